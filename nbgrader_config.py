@@ -1,0 +1,61 @@
+"""nbgrader configuration for the course (nbgrader 0.9.6).
+
+Every setting here was chosen for a reason recorded beside it; see
+course/instructor_guide.md for how they play out when grading.
+"""
+import os
+import re
+
+c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
+
+COURSE_ROOT = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.course_id = "llm-generation-perf"
+c.CourseDirectory.root = COURSE_ROOT
+# One sqlite gradebook at the course root. sqlite is not safe for several
+# graders writing at once: tools/grade.py serialises all gradebook writes.
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db")
+
+# Students see a clear message, not a bare NotImplementedError.
+c.ClearSolutions.code_stub = {
+    "python": "# YOUR CODE HERE\nraise NotImplementedError(\"replace this line with your implementation\")"
+}
+
+# Per-cell limit. Autograding runs the fast profile (tiny model: loading and
+# INT8 export take seconds), but a student's full run on the embedded model
+# needs about a minute for ONNX export + quantization on 2 cores. A cell that
+# runs past the limit is interrupted and the next cells still run.
+c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT_S", "300"))
+c.Execute.interrupt_on_timeout = True
+
+# A test cell scores 0 if it writes anything to stderr. Known library noise
+# (Python warnings, transformers' generation notices, progress bars) must not
+# zero it. Only stderr *streams* are matched: exceptions are "error" outputs,
+# which this preprocessor never touches, so no real failure can be hidden.
+IGNORED_STDERR = [
+    r"\w*Warning: ",                                   # warnings.warn(...) lines
+    r"Setting `pad_token_id` to `eos_token_id`",       # transformers generate
+    r"The attention mask (?:and the pad token id|is not set)",
+    r"generation flags are not valid",
+    r"`generation_config` default values have been modified",
+    r"it/s\]|s/it\]",                                  # tqdm progress bars
+    r"legacy behaviou?r of the <class",                # tokenizer notice
+]
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = "|".join(f"(?:{p})" for p in IGNORED_STDERR)
+re.compile(c.IgnorePattern.pattern)  # fail at load time, not mid-grading
+
+# A submission that prints megabytes must not bloat the gradebook or feedback.
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 60
+
+# Grade cells a student deleted are put back from the gradebook and run.
+c.OverwriteCells.add_missing_cells = True
+
+# Feedback must not reveal hidden tests or mark schemes.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbgrader.preprocessors.ClearMarkScheme",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -1,0 +1,171 @@
+"""Build nbgrader source notebooks from plain-text authoring files.
+
+Notebooks are authored in ``authoring/<assignment>.py`` (reviewable diffs, no
+JSON) and built into ``source/<assignment>/<assignment>.ipynb``. The authoring
+files live outside ``source/`` on purpose: nbgrader copies every extra file of
+``source/<assignment>/`` into the student release, solutions included.
+
+Cell markers, one per cell, each on its own line::
+
+    # %% [markdown]                      teaching text; lines start with "# "
+    # %% [code]                          ordinary editable code
+    # %% [readonly id=setup]             locked code a student cannot change
+    # %% [solution id=resolve_dtype]     autograded answer (### BEGIN/END SOLUTION inside)
+    # %% [tests id=check_x points=2]     graded, locked test cell (may hold HIDDEN TESTS)
+
+Usage: ``python -m tools.notebook_builder`` (all) or ``--check`` (fail if stale).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+AUTHORING_DIR = REPO_ROOT / "authoring"
+SOURCE_DIR = REPO_ROOT / "source"
+
+_MARKER = re.compile(r"^# %% \[(?P<kind>\w+)(?P<attrs>[^\]]*)\]\s*$")
+_KINDS = {"markdown", "code", "readonly", "solution", "tests"}
+_KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+class AuthoringError(ValueError):
+    """An authoring file that cannot become a valid nbgrader notebook."""
+
+
+def _parse_attrs(text: str, where: str) -> dict:
+    attrs = {}
+    for token in text.split():
+        key, sep, value = token.partition("=")
+        if not sep:
+            raise AuthoringError(f"{where}: attribute {token!r} must look like key=value")
+        attrs[key] = value
+    return attrs
+
+
+def _nbgrader_meta(kind: str, attrs: dict, where: str) -> dict | None:
+    if kind in ("markdown", "code"):
+        return None
+    grade_id = attrs.get("id")
+    if not grade_id or not re.fullmatch(r"[A-Za-z0-9_\-]+", grade_id):
+        raise AuthoringError(f"{where}: a {kind} cell needs id=<letters, digits, _ or ->")
+    meta = {"grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3,
+            "solution": False, "task": False}
+    if kind == "readonly":
+        meta["locked"] = True
+    elif kind == "solution":
+        meta["solution"] = True
+    elif kind == "tests":
+        try:
+            points = float(attrs["points"])
+        except (KeyError, ValueError):
+            raise AuthoringError(f"{where}: a tests cell needs points=<number>") from None
+        if points <= 0:
+            raise AuthoringError(f"{where}: points must be positive, got {points}")
+        meta.update(grade=True, locked=True, points=int(points) if points.is_integer() else points)
+    return meta
+
+
+def parse(text: str, name: str = "<authoring>") -> nbformat.NotebookNode:
+    """Turn an authoring file's text into a notebook."""
+    cells, current, body = [], None, []
+
+    def flush():
+        if current is None:
+            if any(line.strip() for line in body):
+                raise AuthoringError(f"{name}: text before the first '# %% [...]' marker")
+            return
+        kind, attrs, where = current
+        lines = list(body)
+        while lines and not lines[-1].strip():
+            lines.pop()
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        if kind == "markdown":
+            bad = [l for l in lines if l and not (l == "#" or l.startswith("# "))]
+            if bad:
+                raise AuthoringError(f"{where}: markdown lines must start with '# ', got {bad[0]!r}")
+            cell = nbformat.v4.new_markdown_cell("\n".join(l[2:] for l in lines))
+        else:
+            source = "\n".join(lines)
+            if kind == "solution" and "### BEGIN SOLUTION" not in source:
+                raise AuthoringError(f"{where}: a solution cell needs a ### BEGIN SOLUTION region")
+            cell = nbformat.v4.new_code_cell(source)
+        meta = _nbgrader_meta(kind, attrs, where)
+        if meta is not None:
+            cell.metadata["nbgrader"] = meta
+            cell.id = meta["grade_id"]
+        cells.append(cell)
+
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _MARKER.match(line)
+        if match:
+            flush()
+            where = f"{name}:{number}"
+            kind = match["kind"]
+            if kind not in _KINDS:
+                raise AuthoringError(f"{where}: unknown cell kind {kind!r}; accepted: {', '.join(sorted(_KINDS))}")
+            current, body = (kind, _parse_attrs(match["attrs"], where), where), []
+        else:
+            body.append(line)
+    flush()
+
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in cells if "nbgrader" in c.metadata]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise AuthoringError(f"{name}: duplicate cell ids {duplicates}")
+    # Ordinary cells get stable ids too, so rebuilding gives byte-identical files.
+    for index, cell in enumerate(cells):
+        if "nbgrader" not in cell.metadata:
+            cell.id = f"cell-{index:03d}"
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = dict(_KERNELSPEC)
+    notebook.metadata["language_info"] = {"name": "python"}
+    nbformat.validate(notebook)
+    return notebook
+
+
+def target_for(authoring_file: Path) -> Path:
+    assignment = authoring_file.stem
+    return SOURCE_DIR / assignment / f"{assignment}.ipynb"
+
+
+def render(authoring_file: Path) -> str:
+    notebook = parse(authoring_file.read_text(encoding="utf-8"), name=str(authoring_file))
+    return nbformat.writes(notebook) + "\n"
+
+
+def build_all(check: bool = False) -> list[Path]:
+    """Build every authoring file; with ``check``, return the stale targets instead."""
+    stale = []
+    for authoring_file in sorted(AUTHORING_DIR.glob("*.py")):
+        target = target_for(authoring_file)
+        text = render(authoring_file)
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current != text:
+            stale.append(target)
+            if not check:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+    return stale
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a source notebook is out of date")
+    args = parser.parse_args(argv)
+    stale = build_all(check=args.check)
+    for path in stale:
+        print(("stale: " if args.check else "built: ") + str(path.relative_to(REPO_ROOT)))
+    if args.check and stale:
+        print("run: python -m tools.notebook_builder", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
