@@ -16,6 +16,9 @@ c.CourseDirectory.root = COURSE_ROOT
 # graders writing at once: tools/grade.py serialises all gradebook writes.
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db")
 
+# Notebook runs write artifacts/ next to the notebook: never ship or collect them.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "artifacts"]
+
 # Students see a clear message, not a bare NotImplementedError.
 c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError(\"replace this line with your implementation\")"
