@@ -16,7 +16,6 @@ hub id first, for users who are online, then the local folder.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -68,6 +67,67 @@ def model_candidates(profile: str | None = None) -> list[str]:
     if chosen.is_fast:
         return [str(TINY_DIR)]
     return [HUB_MODEL_ID, str(EMBEDDED_DIR)]
+
+
+class ModelLoadError(RuntimeError):
+    """No candidate could be loaded; ``attempts`` holds ``(model_id, reason)`` pairs."""
+
+    def __init__(self, attempts: list[tuple[str, str]]):
+        self.attempts = attempts
+        lines = [f"  - {model_id}: {reason}" for model_id, reason in attempts]
+        super().__init__(
+            f"none of the {len(attempts)} candidate model(s) could be loaded:\n" + "\n".join(lines)
+            + "\nRun the set-up (make setup) to build the local models, or pass another id."
+        )
+
+
+def _short_reason(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:240]}" if text else type(error).__name__
+
+
+def _looks_like_path(model_id: str) -> bool:
+    return model_id.startswith((".", "/", "~")) or Path(model_id).exists() or model_id.count("/") > 1
+
+
+def first_loadable(candidates, load):
+    """Call ``load(model_id)`` for each candidate in order; return ``(model_id, result)`` of the first success.
+
+    Raises ``ModelLoadError`` naming every id tried and why it failed.
+    """
+    if isinstance(candidates, (str, Path)):
+        candidates = [candidates]
+    candidates = [str(c) for c in candidates]
+    if not candidates:
+        raise ValueError("no candidate model ids given: pass a list such as helpers.model_candidates()")
+    attempts = []
+    for model_id in candidates:
+        try:
+            return model_id, load(model_id)
+        except Exception as error:  # any failure moves on to the next candidate
+            attempts.append((model_id, _short_reason(error)))
+    raise ModelLoadError(attempts)
+
+
+def load_causal_lm(candidates=None, *, device: str = "cpu", dtype=None):
+    """Load tokenizer and model from the same id, the first candidate that works.
+
+    Returns ``(tokenizer, model, model_id)`` with the model in eval mode on
+    ``device``. A convenience for benchmarks and tests: Exercise 1 asks
+    students to write their own ``load_model_and_tokenizer``.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    def load(model_id):
+        if _looks_like_path(model_id) and not Path(model_id).is_dir():
+            raise FileNotFoundError(f"no model folder at {model_id} (run the set-up: make setup)")
+        tokenizer = AutoTokenizer.from_pretrained(model_id)
+        model = AutoModelForCausalLM.from_pretrained(model_id, dtype=dtype) if dtype else \
+            AutoModelForCausalLM.from_pretrained(model_id)
+        return tokenizer, model.to(device).eval()
+
+    model_id, (tokenizer, model) = first_loadable(candidates or model_candidates(), load)
+    return tokenizer, model, model_id
 
 
 # --------------------------------------------------------------------------
@@ -199,7 +259,3 @@ def prepare_models(verbose: bool = True) -> dict[str, float]:
             print(f"[models] {name}: {folder} ({state})")
     return timings
 
-
-if __name__ == "__main__":  # python -m helpers.models
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    prepare_models()

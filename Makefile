@@ -1,0 +1,21 @@
+# The course's commands. Each one runs set-up first (seconds when already done).
+.PHONY: setup grade test bench notebooks
+
+setup:
+	@bash tools/setup.sh
+
+# Main job: regenerate release/ from source/, autograde submitted/, print grades.
+grade: setup
+	.venv/bin/python -m tools.grade
+
+# All tests (unit tests of helpers, notebook contracts, the real nbgrader pipeline).
+test: setup
+	.venv/bin/python -m pytest -q
+
+# Benchmarks: print figures with their method (not part of the tests).
+bench: setup
+	.venv/bin/python -m benchmarks
+
+# Rebuild source/*/*.ipynb from authoring/*.py.
+notebooks: setup
+	.venv/bin/python -m tools.notebook_builder

@@ -1,0 +1,27 @@
+"""Shared fixtures. Tests import the repository's own packages (helpers, tools)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+@pytest.fixture(scope="session")
+def tiny_dir():
+    from helpers.models import TINY_DIR, build_tiny_model, is_complete_model_dir
+
+    if not is_complete_model_dir(TINY_DIR):
+        pytest.skip("tiny model missing: run `make setup` first")
+    return build_tiny_model()
+
+
+@pytest.fixture
+def clean_profile_env(monkeypatch):
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    return monkeypatch

@@ -1,0 +1,133 @@
+"""helpers.timing, helpers.reporting, helpers.texts and helpers.device."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+import helpers
+from helpers import device as hdevice
+from helpers import timing
+
+
+def test_timer_measures_wall_time():
+    with helpers.Timer("cpu") as t:
+        time.sleep(0.05)
+    assert 0.04 <= t.elapsed_s < 1.0
+
+
+def test_timer_synchronises_cuda_before_and_after(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append(("sync", str(device))))
+    with helpers.Timer("cuda:0"):
+        calls.append(("work", None))
+    assert [c[0] for c in calls] == ["sync", "work", "sync"]
+
+
+def test_timer_does_not_touch_cuda_on_cpu(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("synchronize called on CPU")
+    monkeypatch.setattr(torch.cuda, "synchronize", boom)
+    with helpers.Timer(torch.device("cpu")):
+        pass
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_timer_on_real_cuda():
+    x = torch.randn(2048, 2048, device="cuda")
+    with helpers.Timer("cuda") as t:
+        (x @ x).sum()
+    assert t.elapsed_s > 0
+
+
+def test_summarize_statistics():
+    stats = helpers.summarize([3.0, 1.0, 2.0, 10.0], unit="s")
+    assert stats["n"] == 4 and stats["median"] == 2.5 and stats["min"] == 1.0 and stats["max"] == 10.0
+    assert stats["mean"] == pytest.approx(4.0)
+    assert stats["stdev"] == pytest.approx(4.0824829, rel=1e-6)
+    assert stats["iqr"] == pytest.approx(4.75 - 1.75)  # linear interpolation: q1 = 1.75, q3 = 4.75
+    assert stats["unit"] == "s"
+
+
+def test_summarize_single_value_and_errors():
+    assert helpers.summarize([5])["stdev"] == 0.0
+    with pytest.raises(ValueError, match="at least one"):
+        helpers.summarize([])
+    with pytest.raises(ValueError, match="NaN"):
+        helpers.summarize([1.0, float("nan")])
+
+
+def test_repeat_warms_up_then_times():
+    calls = []
+    stats = helpers.repeat(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5
+    assert stats["n"] == 3 and len(stats["values_s"]) == 3
+
+
+@pytest.mark.parametrize("kwargs, message", [({"repeats": 0}, "repeats"), ({"repeats": 1, "warmup": -1}, "warmup")])
+def test_repeat_rejects_bad_counts(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        helpers.repeat(lambda: None, **kwargs)
+
+
+def test_pick_device():
+    assert hdevice.pick_device("CPU") == "cpu"
+    with pytest.raises(ValueError, match="accepted values"):
+        hdevice.pick_device("tpu")
+    if not torch.cuda.is_available():
+        assert hdevice.pick_device() == "cpu"
+        with pytest.raises(ValueError, match="is_available"):
+            hdevice.pick_device("cuda")
+
+
+def test_save_table_and_figure(tmp_path):
+    import pandas as pd
+
+    path = helpers.save_table([{"a": 1, "tokens_per_sec": 2.5}], "results", folder=tmp_path)
+    assert path == tmp_path / "results.csv"
+    assert pd.read_csv(path).to_dict("records") == [{"a": 1, "tokens_per_sec": 2.5}]
+    fig = helpers.plot_metric([16, 64], [0.5, 0.9], yerr=[0.01, 0.02], x_key="prompt_tokens", y_key="total_latency_s")
+    png = helpers.save_figure(fig, "sweep.png", folder=tmp_path)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert fig.axes[0].get_xlabel() == "prompt length (tokens)"
+    assert fig.axes[0].get_ylabel() == "total latency (s)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "sweep.png"]  # no temp files left
+
+
+def test_artifacts_default_next_to_the_notebook(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = helpers.save_table([{"x": 1}], "t")
+    assert path == tmp_path / "artifacts" / "t.csv"
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden", 3])
+def test_artifact_names_are_checked(tmp_path, name):
+    with pytest.raises(ValueError, match="plain file name"):
+        helpers.save_table([{"x": 1}], name, folder=tmp_path)
+
+
+def test_plot_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="equal lengths"):
+        helpers.plot_metric([1, 2], [1], x_key="prompt_tokens", y_key="tokens_per_sec")
+
+
+def test_results_frame_orders_columns_and_keeps_the_rest():
+    frame = helpers.results_frame([{"b": 1, "a": 2, "z": 3}], columns=["a", "b"])
+    assert list(frame.columns) == ["a", "b", "z"]
+    with pytest.raises(ValueError, match="no rows"):
+        helpers.results_frame([])
+
+
+def test_texts_are_long_enough_and_checked(tiny_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    n_tokens = sum(len(tokenizer(t).input_ids) for t in helpers.EVAL_TEXTS)
+    assert n_tokens >= 2500, f"evaluation texts hold only {n_tokens} tokens"
+    assert set(helpers.EDGE_PROMPTS) == {"very_short", "very_long", "multi_line", "repetitive"}
+    assert "\n" in helpers.EDGE_PROMPTS["multi_line"]
+    assert len(helpers.eval_texts(3)) == 3
+    for bad in (0, -1, True, 1.5, len(helpers.EVAL_TEXTS) + 1):
+        with pytest.raises(ValueError):
+            helpers.eval_texts(bad)
