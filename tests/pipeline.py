@@ -15,14 +15,15 @@ import nbformat
 from tools import grading
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 
 
-def source_notebook_path(assignment: str) -> Path:
-    return REPO_ROOT / "source" / assignment / f"{assignment}.ipynb"
+def source_notebook_path(assignment: str, root: Path = REPO_ROOT) -> Path:
+    return Path(root) / "source" / assignment / f"{assignment}.ipynb"
 
 
-def read_source(assignment: str):
-    return nbformat.read(source_notebook_path(assignment), as_version=4)
+def read_source(assignment: str, root: Path = REPO_ROOT):
+    return nbformat.read(source_notebook_path(assignment, root), as_version=4)
 
 
 def cell_by_id(notebook, grade_id: str):
@@ -41,7 +42,8 @@ def with_cell_replaced(notebook, grade_id: str, source: str):
 
 class Course:
     def __init__(self, root: Path, assignments: list[str], overrides: dict | None = None,
-                 config_text: str | None = None):
+                 config_text: str | None = None, fixtures: list[str] = ()):
+        """``assignments`` are copied from source/; ``fixtures`` are built from tests/fixtures/<name>.py."""
         self.root = Path(root)
         self.overrides = overrides or {}
         self.root.mkdir(parents=True, exist_ok=True)
@@ -50,12 +52,21 @@ class Course:
         for assignment in assignments:
             shutil.copytree(REPO_ROOT / "source" / assignment, self.root / "source" / assignment,
                             ignore=shutil.ignore_patterns("artifacts", ".ipynb_checkpoints"))
+        from tools.notebook_builder import render
+
+        for name in fixtures:
+            target = self.root / "source" / name / f"{name}.ipynb"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(render(FIXTURES_DIR / f"{name}.py"))
         self.releases = {}
-        for assignment in assignments:
+        for assignment in [*assignments, *fixtures]:
             result = grading.generate_release(self.root, assignment, self.overrides)
             if not result["success"]:
                 raise RuntimeError(f"generate_assignment {assignment} failed:\n{result['error']}")
             self.releases[assignment] = self.root / "release" / assignment
+
+    def source_notebook(self, assignment: str):
+        return read_source(assignment, self.root)
 
     def release_notebook(self, assignment: str):
         return nbformat.read(self.releases[assignment] / f"{assignment}.ipynb", as_version=4)
