@@ -80,6 +80,7 @@ def parse(text: str, name: str = "<authoring>") -> nbformat.NotebookNode:
                 raise AuthoringError(f"{name}: text before the first '# %% [...]' marker")
             return
         kind, attrs, where = current
+        meta = _nbgrader_meta(kind, attrs, where)
         lines = list(body)
         while lines and not lines[-1].strip():
             lines.pop()
@@ -95,7 +96,6 @@ def parse(text: str, name: str = "<authoring>") -> nbformat.NotebookNode:
             if kind == "solution" and "### BEGIN SOLUTION" not in source:
                 raise AuthoringError(f"{where}: a solution cell needs a ### BEGIN SOLUTION region")
             cell = nbformat.v4.new_code_cell(source)
-        meta = _nbgrader_meta(kind, attrs, where)
         if meta is not None:
             cell.metadata["nbgrader"] = meta
             cell.id = meta["grade_id"]
