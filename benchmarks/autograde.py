@@ -1,0 +1,54 @@
+"""Grading cost: one submission of each exercise in the fast profile, and the example class."""
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import row
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(repeats: int = 2) -> list[dict]:
+    from tests.pipeline import Course
+    from tools import grading
+
+    rows = []
+    assignments = grading.source_assignments(REPO_ROOT)
+    with tempfile.TemporaryDirectory() as tmp:
+        course = Course(Path(tmp) / "course", assignments)
+        for assignment in assignments:
+            course.submit("solution", assignment, course.source_notebook(assignment))
+            times = []
+            for _ in range(repeats):
+                with grading.quiet_stdio():
+                    result = course.grade("solution", assignment)
+                times.append(result.seconds)
+            rows.append(row("autograde", f"{assignment}: one submission, fast profile",
+                            statistics.median(times), "s",
+                            f"median of {repeats} autogrades of the solution (kernel start, run, save grades)"))
+            rows.append(row("autograde", f"{assignment}: solution score", result.score, "points",
+                            f"of {result.max_score:g}"))
+
+        # The example class exactly as the main command grades it, on a copy of the course.
+        copy = Path(tmp) / "class"
+        copy.mkdir()
+        for name in ("source", "submitted", "nbgrader_config.py"):
+            src = REPO_ROOT / name
+            if src.is_dir():
+                shutil.copytree(src, copy / name, ignore=shutil.ignore_patterns("artifacts"))
+            elif src.exists():
+                shutil.copy2(src, copy / name)
+        if (copy / "submitted").is_dir():
+            from tools import grade
+
+            start = time.perf_counter()
+            with grading.quiet_stdio():
+                grade.main(["--course-root", str(copy)])
+            n = len(grading.discover_submissions(copy))
+            rows.append(row("autograde", f"example class ({n} submissions), release + grade + feedback",
+                            time.perf_counter() - start, "s", "one run of `python -m tools.grade` on a copy"))
+    return rows

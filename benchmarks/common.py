@@ -1,0 +1,47 @@
+"""Shared pieces of the benchmarks: thread pinning, machine description, rows."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+
+
+def pin_threads(n: int | None = None) -> int:
+    """Pin torch's intra-op threads (default: all cores) so runs are comparable."""
+    import torch
+
+    n = n or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
+    return f"{cpu}, {os.cpu_count()} cores{gpu}; torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def row(benchmark: str, figure: str, value: float, unit: str, method: str) -> dict:
+    return {"benchmark": benchmark, "figure": figure, "value": value, "unit": unit, "method": method}
+
+
+def median_time(fn, repeats: int = 5, warmup: int = 1) -> tuple[float, list[float]]:
+    for _ in range(warmup):
+        fn()
+    values = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        values.append(time.perf_counter() - start)
+    return statistics.median(values), values
