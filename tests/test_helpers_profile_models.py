@@ -158,7 +158,11 @@ def test_hub_probe_is_bounded_in_time(monkeypatch):
     """A resolver or connection that hangs (no network answering) must not stall the import."""
     from helpers import hub
 
-    monkeypatch.setattr(hub.socket, "create_connection", lambda *a, **k: time.sleep(5))
+    def hang(*args, **kwargs):
+        time.sleep(5)
+        raise OSError("no route")     # what a hung connect eventually does
+
+    monkeypatch.setattr(hub.socket, "create_connection", hang)
     start = time.perf_counter()
     assert hub.hub_reachable(timeout_s=0.5) is False
     assert time.perf_counter() - start < 2
