@@ -1,0 +1,1119 @@
+# %% [markdown]
+# # Exercise 2: loss and perplexity, measured correctly
+#
+# A language model gives every possible next token a probability. How good the
+# model is at a text comes down to one question: how much probability did it put
+# on the token that actually came next, position after position? This notebook
+# builds that measurement from the ground up and then uses it on a real model:
+#
+# 1. token ids into (input, target) pairs, shifted by one position;
+# 2. a forward pass to **logits**, and softmax to **probabilities**;
+# 3. **cross-entropy** written by hand, checked against PyTorch and against the model's own loss;
+# 4. one **training step** (backward, optimizer step, clear the gradients);
+# 5. **evaluation**: batched, without gradients, padding excluded, one token-weighted loss over the
+#    whole set, and **perplexity** = exp(loss); why a mean of per-batch means drifts away from it;
+# 6. texts longer than the model's context: **sliding-window** evaluation with a stride;
+# 7. timing a reference `generate`, kept apart from the quality numbers.
+#
+# **Points: 25 in total.** Each graded part names its points. Visible tests help you;
+# hidden tests, run when your notebook is graded, do the real checking.
+#
+# **Profiles.** On your laptop the notebook uses SmolLM2-135M-Instruct (the `full` profile).
+# When it is graded, or with `COURSE_PROFILE=fast`, it uses a tiny random model with the
+# same tokenizer so that a run takes seconds; its text is gibberish and its perplexity huge,
+# which is expected. The tests always use the tiny model.
+
+# %% [readonly id=setup]
+import itertools
+import math
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+import helpers  # import before transformers: switches hub ids to offline mode when there is no network
+from helpers.texts import REFERENCE_PROMPT, eval_texts, long_text
+
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+transformers.logging.set_verbosity_error()
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
+
+torch.manual_seed(0)
+PROFILE = helpers.get_profile()
+DEVICE = helpers.pick_device()
+# Sliding-window settings: a small pretend context, so the effect of the stride shows in seconds.
+SLIDING = (dict(min_words=300, max_length=64, strides=(64, 32, 16)) if PROFILE.is_fast
+           else dict(min_words=1500, max_length=256, strides=(256, 128, 64)))
+RESULTS = {}  # filled as you go; the summary at the end reads it
+print(f"profile={PROFILE.name} | device={helpers.describe_device(DEVICE)} | "
+      f"torch {torch.__version__} | transformers {transformers.__version__}")
+
+# %% [markdown]
+# ## Loading the model
+#
+# Tokenizer and model always come from the **same id**: a tokenizer from another model
+# maps text to different ids, and the loss would be measured on nonsense without any error.
+# The candidates are tried in order (the hub id first for those online, then the local copy);
+# when every one fails, the error says which ids were tried and why, which is what you need
+# to fix it. Quality is measured in float32 here, so that the numbers are a reference that
+# faster, lower-precision variants can later be compared with.
+
+# %% [readonly id=load_model]
+def load_model_and_tokenizer(candidates, device):
+    """Load tokenizer and model from the first candidate id that works.
+
+    candidates: model ids or local folders, tried in order. device: "cpu" or "cuda".
+    Returns (tokenizer, model, model_id_used, dtype_label), the model in eval mode on
+    ``device``. Prints ``Loaded: <id> | device=<device> | dtype=<label>``.
+    """
+    failures = []
+    for model_id in candidates:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(model_id)
+            model = AutoModelForCausalLM.from_pretrained(model_id, dtype=torch.float32)
+        except Exception as error:  # offline hub id, missing folder, broken files...
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            failures.append(f"{model_id}: {type(error).__name__}: {reason}")
+            continue
+        model.to(device).eval()
+        dtype_label = str(model.dtype).replace("torch.", "")
+        print(f"Loaded: {model_id} | device={device} | dtype={dtype_label}")
+        return tokenizer, model, str(model_id), dtype_label
+    raise RuntimeError(
+        "no model candidate could be loaded; tried:\n  " + "\n  ".join(failures or ["(no candidates given)"])
+        + "\nThe local folders are built by the course set-up (tools/prepare_models.py)."
+    )
+
+
+tokenizer, model, MODEL_ID, DTYPE_LABEL = load_model_and_tokenizer(helpers.model_candidates(), DEVICE)
+
+# %% [markdown]
+# ---
+# ## Part 1: input and target pairs (3 points)
+#
+# A causal language model reads tokens left to right and, at every position, predicts the
+# **next** token. So training and evaluation data are the same sequence twice, offset by one:
+#
+# ```
+# token ids : 12  7  30  5  9
+# inputs    : 12  7  30  5
+# targets   :  7 30   5  9
+# ```
+#
+# `targets[t]` is the token that follows `inputs[t]`. The very first token of a text is never a
+# target: nothing comes before it, so the model has nothing to predict it from.
+#
+# A PyTorch `Dataset` hands out one example at a time; a `DataLoader` stacks examples into
+# batches. Write `NextTokenDataset`: it cuts a long list of token ids into consecutive,
+# **non-overlapping** chunks of `seq_len` (input, target) pairs, so every token after the first
+# is a target exactly once. Chunk `i` covers token ids `i*seq_len` to `(i+1)*seq_len` inclusive
+# (that is `seq_len + 1` ids: the inputs are the first `seq_len`, the targets the last `seq_len`).
+# Leftover ids at the end that cannot fill a whole chunk are dropped, so all examples have the
+# same length and stack into a batch without padding.
+
+# %% [solution id=next_token_dataset]
+class NextTokenDataset(Dataset):
+    """Consecutive (inputs, targets) chunks of a token sequence, targets shifted by one.
+
+    token_ids: a list of ints or a 1-D tensor of token ids.
+    seq_len: tokens per example (an int >= 1).
+
+    ``len(dataset)`` is ``(len(token_ids) - 1) // seq_len``. ``dataset[i]`` returns
+    ``(inputs, targets)``, two ``torch.long`` tensors of shape ``[seq_len]``, where
+    ``inputs = token_ids[i*seq_len : (i+1)*seq_len]`` and
+    ``targets = token_ids[i*seq_len + 1 : (i+1)*seq_len + 1]``.
+    An index outside ``range(len(dataset))`` raises IndexError.
+    Raises ValueError when ``seq_len < 1`` or when there are fewer than ``seq_len + 1`` ids.
+    """
+
+    def __init__(self, token_ids, seq_len):
+        ### BEGIN SOLUTION
+        ids = torch.as_tensor(token_ids, dtype=torch.long).flatten()
+        if int(seq_len) < 1:
+            raise ValueError(f"seq_len must be at least 1, got {seq_len}")
+        if ids.numel() < int(seq_len) + 1:
+            raise ValueError(f"need at least seq_len + 1 = {int(seq_len) + 1} token ids, got {ids.numel()}")
+        self.ids = ids
+        self.seq_len = int(seq_len)
+        ### END SOLUTION
+
+    def __len__(self):
+        ### BEGIN SOLUTION
+        return (self.ids.numel() - 1) // self.seq_len
+        ### END SOLUTION
+
+    def __getitem__(self, index):
+        ### BEGIN SOLUTION
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} is outside 0..{len(self) - 1}")
+        start = index * self.seq_len
+        chunk = self.ids[start:start + self.seq_len + 1]
+        return chunk[:-1].clone(), chunk[1:].clone()
+        ### END SOLUTION
+
+# %% [markdown]
+# **Try it.** Ten ids and `seq_len=3` give `(10 - 1) // 3 = 3` examples; the first should be
+# `inputs=[0, 1, 2]`, `targets=[1, 2, 3]`. The real text (two evaluation paragraphs, about 430
+# tokens) gives batches of shape `[4, 32]` for both inputs and targets.
+
+# %% [code]
+token_ids = tokenizer("\n\n".join(eval_texts(2))).input_ids  # used again below
+toy = NextTokenDataset(list(range(10)), seq_len=3)
+print("examples:", len(toy), "| first:", toy[0])
+
+loader = DataLoader(NextTokenDataset(token_ids, seq_len=32), batch_size=4, shuffle=False)
+inputs, targets = next(iter(loader))
+print(f"{len(token_ids)} token ids -> {len(loader.dataset)} examples -> {len(loader)} batches")
+print("batch shapes:", tuple(inputs.shape), tuple(targets.shape))
+
+# %% [tests id=test_next_token_dataset points=1]
+"""Check that NextTokenDataset shifts targets by one and has the documented length."""
+_ds = NextTokenDataset(list(range(10)), seq_len=3)
+assert len(_ds) == 3, f"10 ids with seq_len=3 give (10 - 1) // 3 = 3 examples, got len {len(_ds)}"
+_x, _y = _ds[0]
+assert isinstance(_x, torch.Tensor) and isinstance(_y, torch.Tensor), "return two tensors (inputs, targets)"
+assert _x.tolist() == [0, 1, 2], f"inputs of example 0 should be [0, 1, 2], got {_x.tolist()}"
+assert _y.tolist() == [1, 2, 3], (
+    f"targets of example 0 should be [1, 2, 3] (the inputs moved one step ahead), got {_y.tolist()}")
+assert _ds[2][0].tolist() == [6, 7, 8] and _ds[2][1].tolist() == [7, 8, 9], (
+    "example 2 should be inputs [6, 7, 8], targets [7, 8, 9]: chunks do not overlap")
+try:
+    NextTokenDataset([1, 2, 3], seq_len=3)
+except ValueError:
+    pass
+else:
+    raise AssertionError("3 ids cannot make one example of seq_len=3 (it needs 4): raise ValueError")
+print("NextTokenDataset: visible tests passed")
+
+# %% [tests id=test_next_token_dataset_hidden points=2]
+"""Check NextTokenDataset on a longer sequence, with a tensor input, and through a DataLoader."""
+### BEGIN HIDDEN TESTS
+import random as _random
+import torch as _torch
+from torch.utils.data import DataLoader as _DataLoader
+
+_rng = _random.Random(7)
+_ids = [_rng.randrange(1000) for _ in range(103)]
+for _source in (_ids, _torch.tensor(_ids)):
+    _ds = NextTokenDataset(_source, seq_len=10)
+    assert len(_ds) == 10, f"103 ids with seq_len=10 give (103 - 1) // 10 = 10 examples, got {len(_ds)}"
+    for _i in range(len(_ds)):
+        _x, _y = _ds[_i]
+        assert _x.dtype == _torch.long and _y.dtype == _torch.long, "inputs and targets must be torch.long"
+        assert tuple(_x.shape) == (10,) and tuple(_y.shape) == (10,), f"example {_i}: shapes must be [seq_len]"
+        assert _x.tolist() == _ids[_i * 10:_i * 10 + 10], f"example {_i}: wrong inputs"
+        assert _y.tolist() == _ids[_i * 10 + 1:_i * 10 + 11], f"example {_i}: targets are not inputs shifted by one"
+# Every token after the first is a target exactly once, in order.
+_all_targets = _torch.cat([_ds[_i][1] for _i in range(len(_ds))]).tolist()
+assert _all_targets == _ids[1:101], "targets must cover ids[1:], each once, in order"
+_batches = list(_DataLoader(NextTokenDataset(_ids, seq_len=10), batch_size=4, shuffle=False))
+assert [tuple(_b[0].shape) for _b in _batches] == [(4, 10), (4, 10), (2, 10)], "DataLoader batches have wrong shapes"
+assert _torch.equal(_batches[1][1][0], _torch.tensor(_ids[41:51])), "batch 1, row 0 has wrong targets"
+assert len(NextTokenDataset(list(range(5)), seq_len=4)) == 1, "5 ids with seq_len=4 give exactly one example"
+try:
+    NextTokenDataset(list(range(10)), seq_len=3)[3]
+except IndexError:
+    pass
+else:
+    raise AssertionError("index 3 of a 3-example dataset must raise IndexError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ---
+# ## A forward pass: logits and probabilities
+#
+# Calling the model on a batch of ids returns **logits**, shape `[batch, sequence, vocabulary]`:
+# one unnormalised score per vocabulary entry, at every position. Softmax turns each row into a
+# probability distribution, `p_i = exp(z_i) / sum_j exp(z_j)`, non-negative and summing to one.
+# The row at the last position is the model's guess for the token after the prompt. Run the cell:
+# the five likeliest next tokens should be plausible words for the embedded model (random for
+# the tiny one), and every row should sum to 1.
+
+# %% [code]
+prompt_ids = tokenizer(REFERENCE_PROMPT, return_tensors="pt").input_ids.to(DEVICE)
+with torch.inference_mode():
+    logits = model(input_ids=prompt_ids).logits
+probs = torch.softmax(logits.float(), dim=-1)
+print("logits shape [batch, sequence, vocabulary]:", tuple(logits.shape))
+print("largest |row sum - 1|:", float((probs.sum(dim=-1) - 1).abs().max()))
+top = torch.topk(probs[0, -1], k=5)
+print(f"after {REFERENCE_PROMPT!r} the model expects:")
+for p, token_id in zip(top.values.tolist(), top.indices.tolist()):
+    print(f"  {tokenizer.decode([token_id])!r:>16}  p={p:.3f}")
+
+# %% [markdown]
+# ---
+# ## Part 2: cross-entropy by hand (4 points)
+#
+# The loss at one position is the **negative log-probability of the true next token**:
+# `-log p(target)`. If the model gave the right token probability 1 the loss is 0; probability
+# 1/49,152 (a uniform guess over this vocabulary) gives about 10.8 nats. The loss of a batch is
+# the mean over the positions that count.
+#
+# Two details matter:
+#
+# - Use **log-softmax**, `log p_i = z_i - logsumexp(z)`, not `log(softmax(z))`. Softmax of large
+#   logits underflows to exactly 0 for unlikely tokens, and `log(0)` is `-inf`; log-softmax
+#   never forms the tiny probability, so it stays finite.
+# - Positions whose target equals `ignore_index` (PyTorch's convention is `-100`) do not count:
+#   they contribute nothing to the sum **and** are not in the count you divide by. Padding is
+#   excluded this way.
+#
+# Write it with tensor operations (`torch.log_softmax`, `gather` or indexing, a mask), without
+# calling `torch.nn.functional.cross_entropy` or `torch.nn.CrossEntropyLoss`.
+
+# %% [solution id=cross_entropy_from_logits]
+def cross_entropy_from_logits(logits, targets, ignore_index=-100):
+    """Mean cross-entropy (nats per counted position), computed from log-softmax.
+
+    logits: float tensor ``[..., vocab]`` (e.g. ``[batch, seq, vocab]`` or ``[N, vocab]``).
+    targets: integer tensor with the shape of ``logits`` minus its last dimension.
+    ignore_index: positions whose target equals it are excluded from sum and count.
+
+    Returns a 0-dim tensor (so it can be back-propagated), equal to
+    ``torch.nn.functional.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1),
+    ignore_index=ignore_index)`` within float tolerance.
+    Raises ValueError when no position counts (all targets equal ``ignore_index``).
+    """
+    ### BEGIN SOLUTION
+    vocab = logits.shape[-1]
+    flat_logits = logits.reshape(-1, vocab)
+    flat_targets = targets.reshape(-1).to(flat_logits.device)
+    keep = flat_targets != ignore_index
+    count = int(keep.sum())
+    if count == 0:
+        raise ValueError("no position counts: every target equals ignore_index")
+    log_probs = torch.log_softmax(flat_logits.float(), dim=-1)
+    safe_targets = flat_targets.masked_fill(~keep, 0)  # any valid id; these rows are masked out below
+    picked = log_probs.gather(1, safe_targets.unsqueeze(1)).squeeze(1)
+    return -(picked * keep).sum() / count
+    ### END SOLUTION
+
+# %% [markdown]
+# **Try it.** The textbook example first: logits `[1.0, 2.0, 0.1]` with target 1 give
+# `-log(0.631) = 0.4170`. Then the batch from Part 1 through the model: your value and
+# PyTorch's should agree to about 6 digits.
+
+# %% [code]
+example = cross_entropy_from_logits(torch.tensor([[1.0, 2.0, 0.1]]), torch.tensor([1]))
+print(f"textbook example: {float(example):.4f} (expected 0.4170)")
+
+with torch.inference_mode():
+    batch_logits = model(input_ids=inputs.to(DEVICE)).logits
+mine = cross_entropy_from_logits(batch_logits, targets)
+reference = F.cross_entropy(batch_logits.reshape(-1, batch_logits.shape[-1]).float(), targets.reshape(-1).to(DEVICE))
+print(f"by hand: {float(mine):.6f} | torch: {float(reference):.6f} nats/token")
+
+# %% [markdown]
+# **The model's own loss.** Hugging Face causal LMs compute this loss themselves when given
+# `labels`. They expect `labels=input_ids` (not the shifted targets) and shift **inside**:
+# position `t`'s logits are scored against `labels[t+1]`, and the last position, whose next
+# token is not in the batch, is dropped. So `model(ids, labels=ids).loss` must equal your
+# function on `logits[:, :-1]` and `ids[:, 1:]`; a mismatch here is almost always an
+# off-by-one shift. (Passing already-shifted targets as `labels` would shift twice.) The cell
+# uses one row of 64 token ids from the evaluation text.
+
+# %% [code]
+ids = torch.tensor([token_ids[:64]], device=DEVICE)
+with torch.inference_mode():
+    own = model(input_ids=ids, labels=ids)
+mine_shifted = cross_entropy_from_logits(own.logits[:, :-1], ids[:, 1:])
+print(f"model loss with labels=input_ids: {float(own.loss):.6f} | "
+      f"by hand on logits[:, :-1] vs ids[:, 1:]: {float(mine_shifted):.6f}")
+
+# %% [tests id=test_cross_entropy_from_logits points=1]
+"""Check cross_entropy_from_logits on the textbook example and on a small batch with ignored positions."""
+_v = cross_entropy_from_logits(torch.tensor([[1.0, 2.0, 0.1]]), torch.tensor([1]))
+assert isinstance(_v, torch.Tensor) and _v.dim() == 0, "return a 0-dim tensor (not a float, not a vector)"
+assert abs(float(_v) - 0.4170300162778335) < 1e-5, f"-log softmax([1, 2, 0.1])[1] is 0.41703, got {float(_v)}"
+torch.manual_seed(1)
+_logits = torch.randn(2, 5, 11)
+_targets = torch.randint(0, 11, (2, 5))
+_targets[0, 0] = -100
+_targets[1, 3] = -100
+_expected = F.cross_entropy(_logits.reshape(-1, 11), _targets.reshape(-1))
+assert abs(float(cross_entropy_from_logits(_logits, _targets)) - float(_expected)) < 1e-5, (
+    "does not match torch's cross_entropy with two ignored (-100) positions: "
+    "leave them out of the sum AND out of the count you divide by")
+try:
+    cross_entropy_from_logits(_logits, torch.full((2, 5), -100))
+except ValueError:
+    pass
+else:
+    raise AssertionError("when every target is ignore_index nothing counts: raise ValueError")
+print("cross_entropy_from_logits: visible tests passed")
+
+# %% [tests id=test_cross_entropy_from_logits_hidden points=3]
+"""Check cross_entropy_from_logits against torch on several shapes, a custom ignore_index, large logits and gradients."""
+### BEGIN HIDDEN TESTS
+import math as _math
+import torch as _torch
+import torch.nn.functional as _F
+
+assert abs(_math.exp(1.0) - 2.718281828459045) < 1e-12, "math.exp was replaced: restart the kernel and run all"
+_probe = _torch.tensor([[1.0, 2.0, 0.1]], dtype=_torch.float64)
+assert abs(float(_F.cross_entropy(_probe, _torch.tensor([1]))) - 0.4170300162778335) < 1e-9, (
+    "torch's cross_entropy was replaced: restart the kernel and run all")
+
+def _ref_ce(logits, targets, ignore_index=-100):
+    return float(_F.cross_entropy(logits.double().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                  ignore_index=ignore_index))
+
+_gen = _torch.Generator().manual_seed(3)
+# 3-D with ignored positions; 2-D; a custom ignore_index that is a real token id (-100 absent).
+_l3 = _torch.randn(3, 9, 40, generator=_gen) * 3
+_t3 = _torch.randint(0, 40, (3, 9), generator=_gen)
+_t3[:, :2] = -100
+_t3[2, 5:] = -100
+_l2 = _torch.randn(17, 25, generator=_gen)
+_t2 = _torch.randint(0, 25, (17,), generator=_gen)
+_t2c = _t2.clone()
+_t2c[::3] = 4
+for _name, _args, _kw in (("[batch, seq, vocab]", (_l3, _t3), {}),
+                         ("[N, vocab]", (_l2, _t2), {}),
+                         ("ignore_index=4", (_l2, _t2c), {"ignore_index": 4})):
+    _got = float(cross_entropy_from_logits(*_args, **_kw))
+    _want = _ref_ce(*_args, **_kw)
+    # float32 log-softmax vs float64 reference: 1e-5 relative is about 100x float32 rounding.
+    assert abs(_got - _want) <= 1e-5 * abs(_want) + 1e-6, f"{_name}: got {_got}, expected {_want}"
+
+# Large logits: log(softmax(z)) underflows to -inf here; log-softmax stays finite.
+_big = _torch.tensor([[1000.0, 0.0, -1000.0], [0.0, 800.0, 5.0]])
+_bt = _torch.tensor([2, 0])
+_got = float(cross_entropy_from_logits(_big, _bt))
+assert _math.isfinite(_got), "loss is inf/nan for large logits: use log_softmax, not log(softmax(...))"
+assert abs(_got - _ref_ce(_big, _bt)) <= 1e-4 * _ref_ce(_big, _bt), f"large logits: got {_got}"
+
+# Gradients flow back to the logits, and match torch's.
+_lg = _torch.randn(4, 6, 13, generator=_gen, requires_grad=True)
+_tg = _torch.randint(0, 13, (4, 6), generator=_gen)
+_tg[1, 2] = -100
+_loss = cross_entropy_from_logits(_lg, _tg)
+assert isinstance(_loss, _torch.Tensor) and _loss.dim() == 0 and _loss.requires_grad, (
+    "return a 0-dim tensor that is still connected to the logits (no .item(), no detach)")
+_loss.backward()
+_lg_ref = _lg.detach().clone().requires_grad_(True)
+_F.cross_entropy(_lg_ref.reshape(-1, 13), _tg.reshape(-1)).backward()
+assert _torch.allclose(_lg.grad, _lg_ref.grad, atol=1e-6), "gradient differs from torch's cross_entropy"
+
+# Written by hand: it must work with torch's cross-entropy unavailable.
+_saved = _F.cross_entropy
+def _forbidden(*args, **kwargs):
+    raise AssertionError("cross_entropy_from_logits must be written by hand, without F.cross_entropy / nn.CrossEntropyLoss")
+_F.cross_entropy = _forbidden
+try:
+    _got = float(cross_entropy_from_logits(_l3, _t3))
+finally:
+    _F.cross_entropy = _saved
+assert abs(_got - _ref_ce(_l3, _t3)) <= 1e-5 * abs(_ref_ce(_l3, _t3)) + 1e-6
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ---
+# ## Part 3: one training step (4 points)
+#
+# Training repeats three moves on batch after batch:
+#
+# 1. `loss.backward()` computes the gradient of the loss with respect to every weight;
+# 2. `optimizer.step()` moves each weight a little against its gradient;
+# 3. the gradients are cleared (`optimizer.zero_grad()`), because PyTorch **adds** new gradients
+#    to the stored ones: forget this and every step also applies all the previous steps' gradients.
+#
+# Write `train_step`. It returns the loss computed **before** the update, as a Python float
+# (`.item()`: keeping the tensor would keep its whole computation graph alive). The loss is the
+# mean cross-entropy of the logits against `targets` over every position of the batch; you may
+# use your `cross_entropy_from_logits` or `F.cross_entropy`. Leave the gradients cleared when
+# you return, so the next step starts clean.
+#
+# We train the **tiny** model here, never the one we evaluate: a training step changes the
+# weights, and the perplexity below must be that of the model as loaded. (Training the 135M
+# model with AdamW on a laptop would also need about 2 GB for the optimizer's state.)
+
+# %% [solution id=train_step]
+def train_step(model, batch, optimizer):
+    """One optimisation step on one batch; returns the loss before the update.
+
+    model: a causal LM (``model(input_ids=...).logits`` has shape ``[batch, seq, vocab]``).
+    batch: ``(inputs, targets)``, two long tensors ``[batch, seq]`` as a DataLoader over
+        NextTokenDataset yields them (moved to the model's device here).
+    optimizer: a torch optimizer over the model's parameters.
+
+    Puts the model in training mode, computes the mean cross-entropy over all positions,
+    back-propagates, steps the optimizer and clears the gradients.
+    Returns the loss (nats per token) as a Python float.
+    """
+    ### BEGIN SOLUTION
+    model.train()
+    inputs, targets = batch
+    device = next(model.parameters()).device
+    inputs, targets = inputs.to(device), targets.to(device)
+    logits = model(input_ids=inputs).logits
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+    ### END SOLUTION
+
+# %% [markdown]
+# **Try it.** A fresh copy of the tiny model, AdamW, and the batches of Part 1. The first two
+# values are the loss before and after one step on the same batch: the second should be lower.
+# Then ten passes over the first four batches: the loss falls steadily from about 10.8 (a uniform
+# guess) as the model memorises them.
+
+# %% [code]
+torch.manual_seed(0)
+tiny = AutoModelForCausalLM.from_pretrained(helpers.TINY_DIR, dtype=torch.float32)
+tiny_tokenizer = AutoTokenizer.from_pretrained(helpers.TINY_DIR)
+train_loader = DataLoader(NextTokenDataset(tiny_tokenizer("\n\n".join(eval_texts(2))).input_ids, seq_len=32),
+                          batch_size=4, shuffle=False)
+optimizer = torch.optim.AdamW(tiny.parameters(), lr=3e-3)
+first_batch = next(iter(train_loader))
+before = train_step(tiny, first_batch, optimizer)
+with torch.no_grad():
+    after_logits = tiny(input_ids=first_batch[0]).logits
+after = float(cross_entropy_from_logits(after_logits, first_batch[1]))
+print(f"same batch, loss before the step: {before:.4f} | after: {after:.4f} nats/token")
+few_batches = list(itertools.islice(train_loader, 4))
+history = []
+for epoch in range(10):
+    history.append(sum(train_step(tiny, b, optimizer) for b in few_batches) / len(few_batches))
+print("mean training loss per pass:", " ".join(f"{v:.2f}" for v in history))
+
+# %% [tests id=test_train_step points=1]
+"""Check that train_step returns a float and that repeated steps lower the loss of a batch."""
+torch.manual_seed(0)
+_m = AutoModelForCausalLM.from_pretrained(helpers.TINY_DIR, dtype=torch.float32)
+_g = torch.Generator().manual_seed(0)
+_ids = torch.randint(0, 500, (2, 17), generator=_g)
+_batch = (_ids[:, :-1], _ids[:, 1:])
+_opt = torch.optim.AdamW(_m.parameters(), lr=1e-2)
+_first = train_step(_m, _batch, _opt)
+assert isinstance(_first, float), f"return the loss as a Python float (use .item()), got {type(_first).__name__}"
+assert 9.0 < _first < 12.5, f"the untrained tiny model's loss should be about ln(49152) = 10.8, got {_first}"
+for _ in range(4):
+    _last = train_step(_m, _batch, _opt)
+assert _last < _first - 0.5, f"five steps on the same batch should lower the loss clearly: {_first} -> {_last}"
+print("train_step: visible tests passed")
+
+# %% [tests id=test_train_step_hidden points=3]
+"""Check train_step's order of operations: loss before the update, one step with gradients, gradients cleared."""
+### BEGIN HIDDEN TESTS
+import torch as _torch
+import torch.nn.functional as _F
+from transformers import AutoModelForCausalLM as _AutoLM
+
+class _RecordingSGD(_torch.optim.SGD):
+    """SGD that records, at each step, whether gradients were present."""
+    def __init__(self, params, lr):
+        super().__init__(params, lr=lr)
+        self.steps_with_grads = []
+    def step(self, closure=None):
+        grads = [p.grad for group in self.param_groups for p in group["params"]]
+        self.steps_with_grads.append(any(g is not None and bool(g.abs().sum() > 0) for g in grads))
+        return super().step(closure)
+
+_torch.manual_seed(0)
+_m = _AutoLM.from_pretrained(helpers.TINY_DIR, dtype=_torch.float32)
+_gen = _torch.Generator().manual_seed(5)
+_ids = _torch.randint(0, 2000, (3, 13), generator=_gen)
+_batch = (_ids[:, :-1].clone(), _ids[:, 1:].clone())
+with _torch.no_grad():
+    _lg = _m(input_ids=_batch[0]).logits.double()
+_expected = float(_F.cross_entropy(_lg.reshape(-1, _lg.shape[-1]), _batch[1].reshape(-1)))
+_before = [p.detach().clone() for p in _m.parameters()]
+_opt = _RecordingSGD(_m.parameters(), lr=0.5)
+_got = train_step(_m, _batch, _opt)
+assert isinstance(_got, float), "return a Python float"
+# float32 forward vs float64 reference: 1e-4 relative leaves a wide margin over rounding.
+assert abs(_got - _expected) <= 1e-4 * _expected, (
+    f"returned {_got}, but the batch's loss before the update is {_expected}: return the loss computed "
+    "before optimizer.step(), averaged over all positions of targets")
+assert _opt.steps_with_grads == [True], (
+    f"optimizer.step() must be called exactly once, after loss.backward(); recorded {_opt.steps_with_grads}")
+assert any(not _torch.equal(a, b.detach()) for a, b in zip(_before, _m.parameters())), "the weights did not change"
+assert all(p.grad is None or float(p.grad.abs().sum()) == 0.0 for p in _m.parameters()), (
+    "gradients are left in the model after the step: clear them (optimizer.zero_grad()) before returning")
+# A second call must not reuse stale gradients: its update equals a fresh single step.
+with _torch.no_grad():
+    _lg2 = _m(input_ids=_batch[0]).logits.double()
+_expected2 = float(_F.cross_entropy(_lg2.reshape(-1, _lg2.shape[-1]), _batch[1].reshape(-1)))
+_got2 = train_step(_m, _batch, _opt)
+assert abs(_got2 - _expected2) <= 1e-4 * _expected2, "second call: the returned loss is not the loss before its step"
+assert _opt.steps_with_grads == [True, True], "second call: exactly one optimizer.step() with gradients"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ---
+# ## Part 4: evaluation and perplexity (9 points)
+#
+# Evaluating is the loss without the training: no `backward`, so no gradients are needed at all.
+# Run the forward passes inside `torch.inference_mode()` (or `torch.no_grad()`): PyTorch then
+# keeps no record of the computation, which saves memory and time, and put the model in eval
+# mode (`model.eval()`: dropout off, so the result is deterministic).
+#
+# Texts have different lengths, so a batch is **padded** to its longest text; the attention mask
+# marks the real tokens. Three rules make the number right:
+#
+# - **Padding is not data.** A padded position is neither a target nor counted.
+# - **The first token of each text is not a target:** with `n` tokens a text has `n - 1`
+#   predictions.
+# - **One global, token-weighted average.** Add up the loss of every predicted token over the
+#   whole set and divide by the number of predicted tokens. Then
+#   **perplexity = exp(average loss)**: the model was, on average, as unsure as if it chose
+#   uniformly among that many tokens. A random model over 49,152 tokens has perplexity near
+#   49,152; a good small model on ordinary prose, a few tens.
+#
+# Use **right padding** for this (`tokenizer(..., padding=True, padding_side="right")`). With left
+# padding the real tokens start at a different position in each row; it can be done, but the
+# mask must then also drop the first real token of every row, which is easy to get wrong.
+#
+# `max_length`, when given, truncates each text to its first `max_length` tokens. An empty list,
+# or texts that give nothing to predict (every text shorter than two tokens), must raise
+# `ValueError` with a clear message, not return NaN.
+
+# %% [solution id=evaluate_perplexity]
+def evaluate_perplexity(model, tokenizer, texts, batch_size, max_length=None, device=None):
+    """Token-weighted loss and perplexity of ``model`` over ``texts``.
+
+    model: a causal LM; tokenizer: its tokenizer (must have a pad token).
+    texts: a list of strings. batch_size: texts per forward pass (int >= 1).
+    max_length: if given, each text is truncated to its first ``max_length`` tokens.
+    device: where to run; None means the device of the model's parameters.
+
+    Batched, inside inference mode (no gradients), the model left in eval mode. Padding
+    and the first token of every text are not predictions and are excluded.
+    Returns ``{"avg_loss": float (nats per predicted token), "perplexity": float
+    (exp(avg_loss)), "n_tokens": int (predicted tokens that counted)}``.
+    Raises ValueError when ``texts`` is empty or nothing can be predicted.
+    """
+    ### BEGIN SOLUTION
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, not one string: wrap it as [text]")
+    texts = list(texts)
+    if not texts:
+        raise ValueError("texts is empty: give at least one text to evaluate")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    batch_size = int(batch_size)
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    total_nll, n_tokens = 0.0, 0
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            encoded = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
+                                padding_side="right", truncation=max_length is not None,
+                                max_length=max_length)
+            input_ids = encoded["input_ids"].to(device)
+            attention_mask = encoded["attention_mask"].to(device)
+            if input_ids.shape[1] < 2:
+                continue  # no text in this batch has a token to predict
+            logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+            labels = input_ids.masked_fill(attention_mask == 0, -100)
+            shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
+            shift_labels = labels[:, 1:].reshape(-1)
+            total_nll += F.cross_entropy(shift_logits, shift_labels, ignore_index=-100, reduction="sum").item()
+            n_tokens += int((shift_labels != -100).sum())
+    if n_tokens == 0:
+        raise ValueError("nothing to predict: every text is shorter than two tokens")
+    avg_loss = total_nll / n_tokens
+    return {"avg_loss": avg_loss, "perplexity": math.exp(avg_loss), "n_tokens": n_tokens}
+    ### END SOLUTION
+
+# %% [markdown]
+# **Try it.** On the course's evaluation texts: a dict with `avg_loss` in nats per token,
+# `perplexity` and `n_tokens`. The embedded model should land around 30 on all sixteen texts
+# (3,392 predicted tokens); the tiny random model near 50,000.
+
+# %% [code]
+evaluation = evaluate_perplexity(model, tokenizer, eval_texts(PROFILE.n_eval_texts), PROFILE.eval_batch_size)
+RESULTS["evaluation"] = evaluation
+print(f"{MODEL_ID} | {evaluation['n_tokens']} predicted tokens | "
+      f"loss {evaluation['avg_loss']:.4f} nats/token | perplexity {evaluation['perplexity']:.2f}")
+
+# %% [tests id=test_evaluate_perplexity points=2]
+"""Check evaluate_perplexity's keys, token count, exp relation and independence from the batch size."""
+_tok = AutoTokenizer.from_pretrained(helpers.TINY_DIR)
+_m = AutoModelForCausalLM.from_pretrained(helpers.TINY_DIR, dtype=torch.float32).eval()
+_texts = ["The sea was calm.", eval_texts(1)[0], "Bread rises because of yeast in the warm dough."]
+_lengths = [len(_tok(t).input_ids) for t in _texts]
+_r = evaluate_perplexity(_m, _tok, _texts, batch_size=2)
+assert isinstance(_r, dict) and {"avg_loss", "perplexity", "n_tokens"} <= set(_r), (
+    f"return a dict with avg_loss, perplexity and n_tokens; got {_r!r:.200}")
+assert _r["n_tokens"] == sum(_lengths) - len(_texts), (
+    f"n_tokens should be {sum(_lengths) - len(_texts)} (each text of n tokens has n - 1 predictions), got "
+    f"{_r['n_tokens']}: {'padding is being counted' if _r['n_tokens'] > sum(_lengths) else 'check the shift'}")
+assert math.isfinite(_r["perplexity"]) and abs(_r["perplexity"] - math.exp(_r["avg_loss"])) <= 1e-6 * _r["perplexity"], (
+    f"perplexity {_r['perplexity']} must be exp(avg_loss) = {math.exp(_r['avg_loss'])} (exp of the average, not of the sum)")
+assert 9.0 < _r["avg_loss"] < 12.5, f"the random tiny model's loss should be about ln(49152) = 10.8, got {_r['avg_loss']}"
+_r1 = evaluate_perplexity(_m, _tok, _texts, batch_size=1)
+_r3 = evaluate_perplexity(_m, _tok, _texts, batch_size=3)
+for _other, _bs in ((_r1, 1), (_r3, 3)):
+    assert abs(_other["avg_loss"] - _r["avg_loss"]) <= 1e-4 * _r["avg_loss"], (
+        f"batch_size={_bs} gives loss {_other['avg_loss']} but batch_size=2 gives {_r['avg_loss']}: the global "
+        "token-weighted average must not depend on how texts are batched (sum losses and counts, divide once)")
+print("evaluate_perplexity: visible tests passed")
+
+# %% [tests id=test_evaluate_perplexity_hidden points=4]
+"""Check evaluate_perplexity against an independent per-text computation on a model with widely varying losses."""
+### BEGIN HIDDEN TESTS
+import math as _math
+import torch as _torch
+import torch.nn.functional as _F
+from transformers import AutoModelForCausalLM as _AutoLM, AutoTokenizer as _AutoTok
+from transformers.modeling_outputs import CausalLMOutputWithPast as _Out
+from helpers.texts import EVAL_TEXTS as _EVAL
+
+assert abs(_math.exp(1.0) - 2.718281828459045) < 1e-12, "math.exp was replaced: restart the kernel and run all"
+assert abs(float(-_torch.log_softmax(_torch.tensor([1.0, 2.0, 0.1], dtype=_torch.float64), -1)[1])
+           - 0.4170300162778335) < 1e-9, "torch.log_softmax was replaced: restart the kernel and run all"
+
+class _ScaledLM(_torch.nn.Module):
+    """Test double: the tiny model with logits multiplied by `scale`, so per-token losses vary widely
+    (from near 0 to hundreds of nats) and every aggregation mistake moves the result visibly."""
+    def __init__(self, inner, scale):
+        super().__init__()
+        self.inner = inner
+        self.scale = scale
+        self.calls = []
+    def forward(self, *args, labels=None, **kwargs):
+        self.calls.append({"grad": _torch.is_grad_enabled(), "training": self.inner.training})
+        logits = self.inner(*args, **kwargs).logits * self.scale
+        loss = None
+        if labels is not None:  # as Hugging Face does: shift inside, mean over labels != -100
+            loss = _F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
+                                    labels[:, 1:].reshape(-1).to(logits.device), ignore_index=-100)
+        return _Out(loss=loss, logits=logits)
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            inner = self.__dict__.get("_modules", {}).get("inner")
+            if inner is None:
+                raise
+            return getattr(inner, name)
+
+def _reference(inner, scale, tok, texts, max_length=None):
+    """Independent computation: one text at a time, no padding, float64 log-softmax."""
+    total, count = 0.0, 0
+    for text in texts:
+        ids = tok(text).input_ids
+        if max_length is not None:
+            ids = ids[:max_length]
+        if len(ids) < 2:
+            continue
+        x = _torch.tensor([ids])
+        with _torch.no_grad():
+            logits = inner(input_ids=x).logits[0].double() * scale
+        log_probs = _torch.log_softmax(logits[:-1], dim=-1)
+        total += -float(log_probs.gather(1, x[0, 1:, None]).sum())
+        count += len(ids) - 1
+    return total / count, count
+
+_tok = _AutoTok.from_pretrained(helpers.TINY_DIR)  # fresh: padding_side is "left" by default
+_inner = _AutoLM.from_pretrained(helpers.TINY_DIR, dtype=_torch.float32).eval()
+_model = _ScaledLM(_inner, 30.0)
+# Short and long texts mixed, so batches hold very different numbers of tokens.
+_texts = ["Bread rises.", "The tide comes in twice a day.", _EVAL[1], _EVAL[2][:400],
+          "Why?", _EVAL[3], "A bicycle balances by steering into the lean."]
+_ref_loss, _ref_n = _reference(_inner, 30.0, _tok, _texts)
+for _bs in (2, 3):
+    _r = evaluate_perplexity(_model, _tok, _texts, batch_size=_bs)
+    assert _r["n_tokens"] == _ref_n, (
+        f"batch_size={_bs}: n_tokens {_r['n_tokens']}, expected {_ref_n} (padding and first tokens excluded)")
+    # float32 model vs float64 reference with logits scaled by 30: 1e-4 relative is ~100x the rounding seen.
+    assert abs(_r["avg_loss"] - _ref_loss) <= 1e-4 * _ref_loss, (
+        f"batch_size={_bs}: avg_loss {_r['avg_loss']}, expected {_ref_loss} (token-weighted over all batches)")
+    # log(perplexity) must be the global average loss; 1e-3 absolute in log space = 0.1% in perplexity.
+    assert _r["perplexity"] > 0 and _math.isfinite(_r["perplexity"]), f"perplexity {_r['perplexity']} is not finite"
+    assert abs(_math.log(_r["perplexity"]) - _ref_loss) <= 1e-3, (
+        f"batch_size={_bs}: perplexity {_r['perplexity']:.6g}, expected exp(global avg loss) = {_math.exp(_ref_loss):.6g}")
+# Truncation with max_length.
+_ref_loss_t, _ref_n_t = _reference(_inner, 30.0, _tok, _texts, max_length=12)
+_r = evaluate_perplexity(_model, _tok, _texts, batch_size=4, max_length=12)
+assert _r["n_tokens"] == _ref_n_t, f"max_length=12: n_tokens {_r['n_tokens']}, expected {_ref_n_t}"
+assert abs(_r["avg_loss"] - _ref_loss_t) <= 1e-4 * _ref_loss_t, f"max_length=12: avg_loss {_r['avg_loss']}, expected {_ref_loss_t}"
+# An explicit device argument.
+_r = evaluate_perplexity(_model, _tok, _texts[:3], batch_size=2, device="cpu")
+_ref_loss_d, _ref_n_d = _reference(_inner, 30.0, _tok, _texts[:3])
+assert _r["n_tokens"] == _ref_n_d and abs(_r["avg_loss"] - _ref_loss_d) <= 1e-4 * _ref_loss_d, "device='cpu' changes the result"
+### END HIDDEN TESTS
+
+# %% [tests id=test_evaluate_perplexity_no_grad points=2]
+"""Check that evaluation runs without gradients and leaves the model in eval mode."""
+### BEGIN HIDDEN TESTS
+import torch as _torch
+from transformers import AutoModelForCausalLM as _AutoLM, AutoTokenizer as _AutoTok
+from transformers.modeling_outputs import CausalLMOutputWithPast as _Out
+
+class _SpyLM(_torch.nn.Module):
+    """Test double: records, at every forward call, whether gradients were enabled and the mode."""
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.calls = []
+    def forward(self, *args, **kwargs):
+        self.calls.append({"grad": _torch.is_grad_enabled(), "training": self.inner.training})
+        return self.inner(*args, **kwargs)
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            inner = self.__dict__.get("_modules", {}).get("inner")
+            if inner is None:
+                raise
+            return getattr(inner, name)
+
+_tok = _AutoTok.from_pretrained(helpers.TINY_DIR)
+_spy = _SpyLM(_AutoLM.from_pretrained(helpers.TINY_DIR, dtype=_torch.float32))
+_spy.train()  # as a model might be after a training loop
+_grad_before = _torch.is_grad_enabled()
+evaluate_perplexity(_spy, _tok, ["One short text.", "Another text, a little longer than the first.", "Third."], batch_size=2)
+assert _spy.calls, "the model was never called"
+assert not any(c["grad"] for c in _spy.calls), (
+    f"gradients were enabled in {sum(c['grad'] for c in _spy.calls)} of {len(_spy.calls)} forward calls: "
+    "evaluate inside torch.inference_mode() or torch.no_grad()")
+assert not any(c["training"] for c in _spy.calls), "the model ran in training mode: call model.eval() first"
+assert not _spy.training and not _spy.inner.training, "leave the model in eval mode"
+assert _torch.is_grad_enabled() == _grad_before, "evaluation switched gradients off globally: use a with-block"
+assert all(p.grad is None for p in _spy.parameters()), "evaluation produced gradients"
+### END HIDDEN TESTS
+
+# %% [tests id=test_evaluate_perplexity_errors points=1]
+"""Check that evaluate_perplexity raises ValueError, not NaN, when there is nothing to predict."""
+### BEGIN HIDDEN TESTS
+import torch as _torch
+from transformers import AutoModelForCausalLM as _AutoLM, AutoTokenizer as _AutoTok
+
+_tok = _AutoTok.from_pretrained(helpers.TINY_DIR)
+_m = _AutoLM.from_pretrained(helpers.TINY_DIR, dtype=_torch.float32).eval()
+assert [len(_tok(t).input_ids) for t in ("Hello", "Hi")] == [1, 1]
+for _bad, _why in (([], "an empty list"), (["Hello", "Hi"], "texts of one token each")):
+    try:
+        _out = evaluate_perplexity(_m, _tok, _bad, batch_size=2)
+    except ValueError:
+        continue
+    raise AssertionError(f"{_why}: expected ValueError, got {_out!r:.120}")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Why not average the per-batch losses?
+#
+# A tempting shortcut is to take each batch's mean loss (what `model(..., labels=...).loss`
+# returns) and average those. That gives every **batch** the same weight, whatever the number of
+# tokens in it. The cell below evaluates four one-sentence texts and four full paragraphs with
+# `batch_size=4`, so one batch holds a few dozen tokens and the other several hundred. The short
+# sentences are also harder to predict (little context), so the mean of means over-weights the
+# hardest tokens and reports a worse model than the token-weighted figure. It also changes when
+# you change the batch size or the order of the texts, which a measurement of the model must not.
+
+# %% [code]
+sentences = [text.split(". ")[0] + "." for text in eval_texts(4)]
+mixed = sentences + eval_texts(8)[4:]
+per_batch = [evaluate_perplexity(model, tokenizer, mixed[i:i + 4], batch_size=4)
+             for i in tqdm(range(0, len(mixed), 4), desc="batches", leave=False)]
+overall = evaluate_perplexity(model, tokenizer, mixed, batch_size=4)
+mean_of_means = sum(b["avg_loss"] for b in per_batch) / len(per_batch)
+for i, b in enumerate(per_batch):
+    print(f"batch {i}: {b['n_tokens']:4d} tokens, mean loss {b['avg_loss']:.4f}")
+print(f"token-weighted: loss {overall['avg_loss']:.4f}, perplexity {overall['perplexity']:.2f}")
+print(f"mean of batch means: loss {mean_of_means:.4f}, perplexity {math.exp(mean_of_means):.2f} "
+      f"({100 * (math.exp(mean_of_means) / overall['perplexity'] - 1):+.1f}% off)")
+RESULTS["mean_of_means"] = {"overall": overall, "mean_of_means_loss": mean_of_means}
+
+# %% [markdown]
+# ---
+# ## Part 5: texts longer than the context, with a sliding window (5 points)
+#
+# A model attends to at most a fixed number of tokens (its context, `max_length` here). A longer
+# text has to be cut. Cutting it into disjoint chunks is cheap but unfair: the first tokens of
+# every chunk are predicted with almost no context, so perplexity comes out too high.
+#
+# The sliding window (the method of the Hugging Face perplexity guide) moves a window of
+# `max_length` tokens along the text by `stride` tokens at a time. Each window is one forward
+# pass; only the tokens that **no earlier window has scored** count in it, and the overlap at its
+# start serves as context only (their labels are set to `-100`). So each token after the first is
+# scored exactly once, with at least `max_length - stride` tokens of context once the window is
+# full. A smaller stride gives more context and a fairer figure, at the price of more forward
+# passes (about `len / stride`).
+#
+# ```
+# window 1: [t0 ......................... t7]            scores t1..t7
+# window 2:            [t4 ...... t7 | t8 ...... t11]    t4..t7 context only, scores t8..t11
+# ```
+#
+# The loop: for `begin` in `0, stride, 2*stride, ...`: `end = min(begin + max_length, n)`; the
+# new tokens are those from the previous window's `end` up to this `end`; stop once `end == n`.
+# The same bookkeeping as before applies: sum the losses, count the scored tokens, divide once.
+# `stride` must be between 1 and `max_length` (ValueError otherwise); a text of fewer than two
+# tokens is a ValueError. With `stride < max_length` every token after the first is scored, so
+# `n_tokens = len - 1`. With `stride = max_length` (disjoint chunks) the first token of each chunk
+# has no context inside its window and is not scored, exactly as for the first token of a text.
+
+# %% [solution id=sliding_window_perplexity]
+def sliding_window_perplexity(model, tokenizer, text, max_length, stride):
+    """Perplexity of one long text with a sliding window of ``max_length`` tokens moved by ``stride``.
+
+    model, tokenizer: a causal LM and its tokenizer. text: one string.
+    max_length: tokens per forward pass (int >= 2). stride: tokens the window moves (1..max_length).
+
+    Each token is scored once, in the first window that reaches it, if that window holds at least
+    one token before it (so with stride < max_length every token after the first is scored); the
+    overlap with the previous window is context only. No gradients; the model left in eval mode.
+    Returns ``{"avg_loss": float (nats per scored token), "perplexity": float,
+    "n_tokens": int (tokens scored)}``.
+    Raises ValueError for a stride outside 1..max_length or a text of fewer than two tokens.
+    """
+    ### BEGIN SOLUTION
+    max_length, stride = int(max_length), int(stride)
+    if max_length < 2:
+        raise ValueError(f"max_length must be at least 2, got {max_length}")
+    if not 1 <= stride <= max_length:
+        raise ValueError(f"stride must be between 1 and max_length={max_length}, got {stride}")
+    device = next(model.parameters()).device
+    ids = tokenizer(text, return_tensors="pt")["input_ids"].to(device)
+    n = ids.shape[1]
+    if n < 2:
+        raise ValueError(f"the text has {n} token(s): at least two are needed to predict anything")
+    model.eval()
+    total_nll, n_tokens, prev_end = 0.0, 0, 0
+    with torch.inference_mode():
+        for begin in range(0, n, stride):
+            end = min(begin + max_length, n)
+            new_tokens = end - prev_end          # tokens no earlier window has scored
+            window = ids[:, begin:end]
+            labels = window.clone()
+            labels[:, :-new_tokens] = -100        # the overlap is context only
+            logits = model(input_ids=window).logits
+            shift_labels = labels[:, 1:].reshape(-1)
+            total_nll += F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), shift_labels,
+                                         ignore_index=-100, reduction="sum").item()
+            n_tokens += int((shift_labels != -100).sum())
+            prev_end = end
+            if end == n:
+                break
+    avg_loss = total_nll / n_tokens
+    return {"avg_loss": avg_loss, "perplexity": math.exp(avg_loss), "n_tokens": n_tokens}
+    ### END SOLUTION
+
+# %% [markdown]
+# **Try it.** A long text (several evaluation paragraphs joined), a pretend context of
+# `SLIDING["max_length"]` tokens and three strides, from disjoint chunks (`stride = max_length`)
+# to a quarter of the window. Expect perplexity to fall as the stride shrinks, towards the figure
+# for the whole text in one pass (the real model's context, 8,192 tokens, holds it), and the
+# number of forward passes to grow. For the tiny random model the differences are small: it
+# makes little use of context.
+
+# %% [code]
+long_doc = long_text(SLIDING["min_words"])
+whole = evaluate_perplexity(model, tokenizer, [long_doc], batch_size=1)
+print(f"whole text in one pass: {whole['n_tokens'] + 1} tokens, perplexity {whole['perplexity']:.2f}")
+sliding_rows = []
+for stride in tqdm(SLIDING["strides"], desc="strides", leave=False):
+    with helpers.Timer(DEVICE) as timer:
+        r = sliding_window_perplexity(model, tokenizer, long_doc, SLIDING["max_length"], stride)
+    sliding_rows.append({"max_length_tokens": SLIDING["max_length"], "stride_tokens": stride,
+                         "n_tokens": r["n_tokens"], "avg_loss": r["avg_loss"], "perplexity": r["perplexity"],
+                         "eval_time_s": timer.elapsed_s})
+    print(f"stride {stride:4d}: {r['n_tokens']} tokens scored, perplexity {r['perplexity']:.2f}, "
+          f"{timer.elapsed_s:.1f} s")
+RESULTS["sliding"] = {"rows": sliding_rows, "whole": whole}
+
+# %% [tests id=test_sliding_window_perplexity points=1]
+"""Check sliding_window_perplexity's keys and token count, and that one window equals a plain evaluation."""
+_tok = AutoTokenizer.from_pretrained(helpers.TINY_DIR)
+_m = AutoModelForCausalLM.from_pretrained(helpers.TINY_DIR, dtype=torch.float32).eval()
+_text = eval_texts(1)[0]
+_n = len(_tok(_text).input_ids)
+_r = sliding_window_perplexity(_m, _tok, _text, max_length=64, stride=32)
+assert isinstance(_r, dict) and {"avg_loss", "perplexity", "n_tokens"} <= set(_r), "return avg_loss, perplexity, n_tokens"
+assert _r["n_tokens"] == _n - 1, (
+    f"every token after the first is scored exactly once: expected {_n - 1}, got {_r['n_tokens']}"
+    + (" (the overlap is being counted again)" if _r["n_tokens"] > _n - 1 else ""))
+assert math.isfinite(_r["perplexity"]) and abs(_r["perplexity"] - math.exp(_r["avg_loss"])) <= 1e-6 * _r["perplexity"], (
+    "perplexity must be exp(avg_loss), the exp of the overall average loss")
+# A window longer than the text: one forward pass, the plain full-text loss.
+_ids = torch.tensor([_tok(_text).input_ids])
+with torch.no_grad():
+    _lp = torch.log_softmax(_m(input_ids=_ids).logits[0, :-1].double(), dim=-1)
+_full = -float(_lp.gather(1, _ids[0, 1:, None]).mean())
+_r = sliding_window_perplexity(_m, _tok, _text, max_length=_n + 10, stride=8)
+assert _r["n_tokens"] == _n - 1 and abs(_r["avg_loss"] - _full) <= 1e-4 * _full, (
+    f"with max_length longer than the text the result must be the plain loss {_full:.5f}, got {_r['avg_loss']:.5f}")
+print("sliding_window_perplexity: visible tests passed")
+
+# %% [tests id=test_sliding_window_perplexity_hidden points=4]
+"""Check sliding_window_perplexity against a direct per-window, token-by-token computation."""
+### BEGIN HIDDEN TESTS
+import math as _math
+import torch as _torch
+import torch.nn.functional as _F
+from transformers import AutoModelForCausalLM as _AutoLM, AutoTokenizer as _AutoTok
+from transformers.modeling_outputs import CausalLMOutputWithPast as _Out
+from helpers.texts import EVAL_TEXTS as _EVAL
+
+assert abs(_math.exp(1.0) - 2.718281828459045) < 1e-12, "math.exp was replaced: restart the kernel and run all"
+assert abs(float(-_torch.log_softmax(_torch.tensor([1.0, 2.0, 0.1], dtype=_torch.float64), -1)[1])
+           - 0.4170300162778335) < 1e-9, "torch.log_softmax was replaced: restart the kernel and run all"
+
+class _ScaledLM(_torch.nn.Module):
+    """Test double: the tiny model with logits scaled, so each token's loss depends strongly on its context."""
+    def __init__(self, inner, scale):
+        super().__init__()
+        self.inner = inner
+        self.scale = scale
+        self.calls = []
+    def forward(self, *args, labels=None, **kwargs):
+        self.calls.append({"grad": _torch.is_grad_enabled(), "training": self.inner.training})
+        logits = self.inner(*args, **kwargs).logits * self.scale
+        loss = None
+        if labels is not None:
+            loss = _F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
+                                    labels[:, 1:].reshape(-1).to(logits.device), ignore_index=-100)
+        return _Out(loss=loss, logits=logits)
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            inner = self.__dict__.get("_modules", {}).get("inner")
+            if inner is None:
+                raise
+            return getattr(inner, name)
+
+def _direct(inner, scale, ids, max_length, stride):
+    """Token t is scored in the first window [b, b + max_length) that contains it, with the
+    context ids[b:t]; computed here token by token through the KV cache, no label masking."""
+    n, total, count, scored_up_to = len(ids), 0.0, 0, 1
+    for b in range(0, n, stride):
+        e = min(b + max_length, n)
+        past = None
+        for t in range(b, e - 1):  # feed ids[t], read the distribution of ids[t + 1]
+            with _torch.no_grad():
+                out = inner(input_ids=_torch.tensor([[ids[t]]]), past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            if t + 1 >= scored_up_to:
+                log_probs = _torch.log_softmax(out.logits[0, -1].double() * scale, dim=-1)
+                total -= float(log_probs[ids[t + 1]])
+                count += 1
+        scored_up_to = max(scored_up_to, e)
+        if e == n:
+            break
+    return total / count, count
+
+_tok = _AutoTok.from_pretrained(helpers.TINY_DIR)
+_inner = _AutoLM.from_pretrained(helpers.TINY_DIR, dtype=_torch.float32).eval()
+_model = _ScaledLM(_inner, 20.0)
+_text = _EVAL[5][:500] + "\n\n" + _EVAL[6][:300]
+_ids = _tok(_text).input_ids
+assert 120 < len(_ids) < 260
+for _L, _s in ((48, 16), (40, 40), (50, 30), (64, 63)):
+    _model.calls.clear()
+    _r = sliding_window_perplexity(_model, _tok, _text, max_length=_L, stride=_s)
+    _ref_loss, _ref_n = _direct(_inner, 20.0, _ids, _L, _s)
+    assert _r["n_tokens"] == _ref_n, (
+        f"max_length={_L}, stride={_s}: n_tokens {_r['n_tokens']}, expected {_ref_n} (each token scored once)")
+    # float32 batched vs float64 token-by-token with logits scaled by 20: 1e-4 relative is ample.
+    assert abs(_r["avg_loss"] - _ref_loss) <= 1e-4 * _ref_loss, (
+        f"max_length={_L}, stride={_s}: avg_loss {_r['avg_loss']}, expected {_ref_loss} "
+        "(score only the tokens no earlier window scored; sum losses and counts over windows, divide once)")
+    assert abs(_math.log(_r["perplexity"]) - _ref_loss) <= 1e-3, (
+        f"max_length={_L}, stride={_s}: perplexity must be exp of the overall average loss")
+    assert _model.calls and not any(c["grad"] for c in _model.calls), "run the windows without gradients"
+    assert not any(c["training"] for c in _model.calls), "run the windows in eval mode"
+for _L, _s in ((32, 33), (32, 0)):
+    try:
+        sliding_window_perplexity(_model, _tok, _text, max_length=_L, stride=_s)
+    except ValueError:
+        continue
+    raise AssertionError(f"stride={_s} with max_length={_L} must raise ValueError (1 <= stride <= max_length)")
+try:
+    _out = sliding_window_perplexity(_model, _tok, "Hello", max_length=16, stride=8)
+except ValueError:
+    pass
+else:
+    raise AssertionError(f"a one-token text has nothing to predict: expected ValueError, got {_out!r:.100}")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ---
+# ## Speed, measured apart from quality
+#
+# Perplexity says how good the model's predictions are; latency and throughput say how fast it
+# produces text. Keep the two measurements separate. The evaluation loop's run time depends on
+# batch size, padding and text lengths, none of which a user of `generate` sees; and a quality
+# number must not change because the machine was busy. When you later try a faster variant of a
+# model (another precision, quantization), you will report both: how much faster, and what it
+# cost in perplexity.
+#
+# The timing below is a fixed recipe: the course's reference prompt, greedy decoding, and
+# `min_new_tokens = max_new_tokens`, so every run produces exactly the same number of new tokens;
+# one untimed warm-up run (the first call pays one-off costs); then several timed runs, of which
+# the median is reported. On CPU with the embedded model expect roughly 10 to 30 new tokens/s.
+
+# %% [code]
+prompt = tokenizer(REFERENCE_PROMPT, return_tensors="pt").to(DEVICE)
+n_new = PROFILE.max_new_tokens
+
+def reference_generate():
+    with torch.inference_mode():
+        return model.generate(**prompt, max_new_tokens=n_new, min_new_tokens=n_new, do_sample=False,
+                              pad_token_id=tokenizer.pad_token_id)
+
+output = reference_generate()
+new_tokens = output.shape[1] - prompt["input_ids"].shape[1]
+timing = helpers.repeat(reference_generate, repeats=PROFILE.repeats, warmup=1, device=DEVICE)
+speed = {"model_id": MODEL_ID, "device": helpers.describe_device(DEVICE), "dtype": DTYPE_LABEL,
+         "new_tokens": new_tokens, "repeats": timing["n"], "total_latency_s": timing["median"],
+         "latency_iqr_s": timing["iqr"], "tokens_per_sec": new_tokens / timing["median"]}
+RESULTS["speed"] = speed
+print(f"continuation: {tokenizer.decode(output[0, prompt['input_ids'].shape[1]:], skip_special_tokens=True)!r}")
+print(f"{new_tokens} new tokens | median latency {speed['total_latency_s']:.3f} s over {timing['n']} runs "
+      f"(IQR {speed['latency_iqr_s']:.3f} s) | {speed['tokens_per_sec']:.1f} tokens/s")
+
+# %% [markdown]
+# ---
+# ## Summary and artifacts
+#
+# The last cell gathers what you measured into two tables, quality and speed, kept apart as
+# argued above, and a plot of sliding-window perplexity against the stride. They are written to
+# `artifacts/` next to this notebook (`exercise2_quality.csv`, `exercise2_speed.csv`,
+# `exercise2_sliding_window.png`).
+
+# %% [code]
+missing = [key for key in ("evaluation", "mean_of_means", "sliding", "speed") if key not in RESULTS]
+if missing:
+    raise NotImplementedError(f"run the cells above first (and complete the functions they call); missing: {missing}")
+ev, mm, sl = RESULTS["evaluation"], RESULTS["mean_of_means"], RESULTS["sliding"]
+quality_rows = [
+    {"model_id": MODEL_ID, "dtype": DTYPE_LABEL, "measure": "eval texts, token-weighted",
+     "n_tokens": ev["n_tokens"], "avg_loss": ev["avg_loss"], "perplexity": ev["perplexity"]},
+    {"model_id": MODEL_ID, "dtype": DTYPE_LABEL, "measure": "mixed lengths, mean of batch means (biased)",
+     "n_tokens": mm["overall"]["n_tokens"], "avg_loss": mm["mean_of_means_loss"],
+     "perplexity": math.exp(mm["mean_of_means_loss"])},
+    {"model_id": MODEL_ID, "dtype": DTYPE_LABEL, "measure": "mixed lengths, token-weighted",
+     "n_tokens": mm["overall"]["n_tokens"], "avg_loss": mm["overall"]["avg_loss"], "perplexity": mm["overall"]["perplexity"]},
+    {"model_id": MODEL_ID, "dtype": DTYPE_LABEL, "measure": "long text, whole in one pass",
+     "n_tokens": sl["whole"]["n_tokens"], "avg_loss": sl["whole"]["avg_loss"], "perplexity": sl["whole"]["perplexity"]},
+] + [{"model_id": MODEL_ID, "dtype": DTYPE_LABEL,
+      "measure": f"long text, window {row['max_length_tokens']}, stride {row['stride_tokens']}",
+      "n_tokens": row["n_tokens"], "avg_loss": row["avg_loss"], "perplexity": row["perplexity"]}
+     for row in sl["rows"]]
+quality = helpers.results_frame(quality_rows, columns=["model_id", "dtype", "measure", "n_tokens", "avg_loss", "perplexity"])
+speed_table = helpers.results_frame([RESULTS["speed"]])
+print(quality.to_string(index=False))
+print()
+print(speed_table.to_string(index=False))
+helpers.save_table(quality, "exercise2_quality")
+helpers.save_table(speed_table, "exercise2_speed")
+figure = helpers.plot_metric([r["stride_tokens"] for r in sl["rows"]], [r["perplexity"] for r in sl["rows"]],
+                             x_key="stride (tokens)", y_key="perplexity", label="sliding window",
+                             title=f"Sliding window of {SLIDING['max_length']} tokens: {MODEL_ID.split('/')[-1]}")
+figure.axes[0].axhline(sl["whole"]["perplexity"], color="gray", linestyle="--", label="whole text in one pass")
+figure.axes[0].legend()
+helpers.save_figure(figure, "exercise2_sliding_window")
+print("saved to", helpers.artifacts_dir())

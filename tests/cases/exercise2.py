@@ -1,0 +1,395 @@
+"""Planted mistakes and alternative correct answers for Exercise 2 (loss and perplexity).
+
+Each case replaces one solution cell of ``source/exercise2/exercise2.ipynb`` and says what
+autograding must do: ``"full"`` (all points) or ``"lose"`` (each listed test cell loses points).
+
+Mistakes are written as a small edit of the solution cell (``_mistake``), so each case shows
+exactly what is wrong; the edit fails loudly if the solution no longer contains the text it
+replaces. Alternative correct answers are written out in full, in a style different from the
+solution's (another aggregation, another padding side, another way to mask).
+"""
+from __future__ import annotations
+
+from tests.pipeline import cell_by_id, read_source
+
+ASSIGNMENT = "exercise2"
+_SOURCE = read_source(ASSIGNMENT)
+
+
+def _solution(grade_id: str) -> str:
+    return cell_by_id(_SOURCE, grade_id).source
+
+
+def _mistake(name: str, grade_id: str, edits: list[tuple[str, str]], lose: list[str]) -> dict:
+    source = _solution(grade_id)
+    for old, new in edits:
+        count = source.count(old)
+        if count != 1:
+            raise ValueError(f"case {name}: expected exactly one {old!r} in cell {grade_id}, found {count}")
+        source = source.replace(old, new)
+    return {"name": name, "cell": grade_id, "source": source, "expect": "lose", "lose": lose}
+
+
+def _correct(name: str, grade_id: str, source: str) -> dict:
+    return {"name": name, "cell": grade_id, "source": source, "expect": "full"}
+
+
+DS = "next_token_dataset"
+CE = "cross_entropy_from_logits"
+TS = "train_step"
+EV = "evaluate_perplexity"
+SW = "sliding_window_perplexity"
+
+CASES: list[dict] = [
+    # ---------------------------------------------------------------- Part 1: input/target pairs
+    _mistake("dataset_no_shift", DS,
+             [("return chunk[:-1].clone(), chunk[1:].clone()", "return chunk[:-1].clone(), chunk[:-1].clone()")],
+             ["test_next_token_dataset", "test_next_token_dataset_hidden"]),
+    _mistake("dataset_shift_by_two", DS,
+             [("chunk = self.ids[start:start + self.seq_len + 1]", "chunk = self.ids[start:start + self.seq_len + 2]"),
+              ("return chunk[:-1].clone(), chunk[1:].clone()",
+               "return chunk[:self.seq_len].clone(), chunk[2:].clone()"),
+              ("return (self.ids.numel() - 1) // self.seq_len", "return (self.ids.numel() - 2) // self.seq_len")],
+             ["test_next_token_dataset", "test_next_token_dataset_hidden"]),
+    _mistake("dataset_overlapping_windows", DS,  # windows moved by one token, as in many tutorials
+             [("return (self.ids.numel() - 1) // self.seq_len", "return self.ids.numel() - self.seq_len"),
+              ("start = index * self.seq_len", "start = index")],
+             ["test_next_token_dataset", "test_next_token_dataset_hidden"]),
+    _correct("dataset_alt_python_lists", DS, '''class NextTokenDataset(Dataset):
+    """Consecutive (inputs, targets) chunks, built up front as Python lists."""
+
+    def __init__(self, token_ids, seq_len):
+        ids = [int(t) for t in (token_ids.tolist() if hasattr(token_ids, "tolist") else token_ids)]
+        if seq_len < 1 or len(ids) < seq_len + 1:
+            raise ValueError("need seq_len >= 1 and at least seq_len + 1 token ids")
+        self.pairs = []
+        for start in range(0, len(ids) - seq_len, seq_len):
+            if start + seq_len + 1 > len(ids):
+                break
+            self.pairs.append((ids[start:start + seq_len], ids[start + 1:start + seq_len + 1]))
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def __getitem__(self, index):
+        inputs, targets = self.pairs[index]  # IndexError past the end, as lists do
+        if index < 0:
+            raise IndexError(index)
+        return torch.tensor(inputs), torch.tensor(targets)
+'''),
+
+    # ---------------------------------------------------------------- Part 2: cross-entropy by hand
+    _mistake("ce_log_of_softmax", CE,  # underflows to log(0) = -inf for large logits
+             [("log_probs = torch.log_softmax(flat_logits.float(), dim=-1)",
+               "log_probs = torch.log(torch.softmax(flat_logits.float(), dim=-1))")],
+             ["test_cross_entropy_from_logits_hidden"]),
+    _mistake("ce_ignored_positions_in_count", CE,
+             [("return -(picked * keep).sum() / count", "return -(picked * keep).sum() / flat_targets.numel()")],
+             ["test_cross_entropy_from_logits", "test_cross_entropy_from_logits_hidden"]),
+    _mistake("ce_ignored_positions_in_sum", CE,
+             [("return -(picked * keep).sum() / count", "return -picked.sum() / count")],
+             ["test_cross_entropy_from_logits", "test_cross_entropy_from_logits_hidden"]),
+    _mistake("ce_calls_torch_cross_entropy", CE,
+             [("    log_probs = torch.log_softmax(flat_logits.float(), dim=-1)\n",
+               "    return F.cross_entropy(flat_logits.float(), flat_targets, ignore_index=ignore_index)\n"
+               "    log_probs = torch.log_softmax(flat_logits.float(), dim=-1)\n")],
+             ["test_cross_entropy_from_logits_hidden"]),
+    _mistake("ce_returns_float", CE,
+             [("return -(picked * keep).sum() / count", "return (-(picked * keep).sum() / count).item()")],
+             ["test_cross_entropy_from_logits", "test_cross_entropy_from_logits_hidden"]),
+    _correct("ce_alt_logsumexp_boolean_index", CE, '''def cross_entropy_from_logits(logits, targets, ignore_index=-100):
+    """Mean of logsumexp(z) - z[target] over the positions that count."""
+    z = logits.reshape(-1, logits.shape[-1])
+    y = targets.reshape(-1)
+    counted = y != ignore_index
+    if not counted.any():
+        raise ValueError("all targets are ignore_index")
+    z, y = z[counted], y[counted]
+    true_logit = z[torch.arange(z.shape[0]), y]
+    return (torch.logsumexp(z, dim=-1) - true_logit).mean()
+'''),
+    _correct("ce_alt_one_hot_loop", CE, '''def cross_entropy_from_logits(logits, targets, ignore_index=-100):
+    """One-hot mask times log-softmax, summed in a loop over rows (slow but correct)."""
+    vocab = logits.shape[-1]
+    rows = logits.reshape(-1, vocab)
+    labels = targets.reshape(-1)
+    total = rows.new_zeros(())
+    n = 0
+    for row, label in zip(rows, labels):
+        if int(label) == ignore_index:
+            continue
+        one_hot = torch.zeros(vocab, dtype=row.dtype)
+        one_hot[int(label)] = 1.0
+        total = total - (torch.log_softmax(row, dim=-1) * one_hot).sum()
+        n += 1
+    if n == 0:
+        raise ValueError("nothing to score")
+    return total / n
+'''),
+
+    # ---------------------------------------------------------------- Part 3: training step
+    _mistake("train_no_zero_grad", TS,
+             [("    optimizer.zero_grad(set_to_none=True)\n", "")],
+             ["test_train_step_hidden"]),
+    _mistake("train_step_before_backward", TS,
+             [("    loss.backward()\n    optimizer.step()\n", "    optimizer.step()\n    loss.backward()\n")],
+             ["test_train_step", "test_train_step_hidden"]),
+    _mistake("train_returns_loss_after_step", TS,
+             [("    return loss.item()",
+               "    with torch.no_grad():\n"
+               "        after = model(input_ids=inputs).logits\n"
+               "    return F.cross_entropy(after.reshape(-1, after.shape[-1]).float(), targets.reshape(-1)).item()")],
+             ["test_train_step_hidden"]),
+    _mistake("train_labels_shifted_twice", TS,  # passes already-shifted targets as labels
+             [("    logits = model(input_ids=inputs).logits\n"
+               "    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))\n",
+               "    loss = model(input_ids=inputs, labels=targets).loss\n")],
+             ["test_train_step_hidden"]),
+    _correct("train_alt_zero_first_model_zero_grad", TS, '''def train_step(model, batch, optimizer):
+    """zero, forward, backward, step; then clear the model's gradients as well."""
+    model.train()
+    optimizer.zero_grad()
+    x, y = (t.to(model.device) for t in batch)
+    logits = model(x).logits
+    loss = cross_entropy_from_logits(logits, y)
+    loss.backward()
+    optimizer.step()
+    model.zero_grad(set_to_none=False)  # zeros rather than None: also "cleared"
+    return float(loss.detach())
+'''),
+
+    # ---------------------------------------------------------------- Part 4: evaluation
+    _mistake("eval_mean_of_batch_means", EV,
+             [("    total_nll, n_tokens = 0.0, 0\n", "    total_nll, n_tokens, batch_means = 0.0, 0, []\n"),
+              ("            n_tokens += int((shift_labels != -100).sum())\n",
+               "            batch_count = int((shift_labels != -100).sum())\n"
+               "            batch_means.append(F.cross_entropy(shift_logits, shift_labels, ignore_index=-100).item())\n"
+               "            n_tokens += batch_count\n"),
+              ("    avg_loss = total_nll / n_tokens\n", "    avg_loss = sum(batch_means) / len(batch_means)\n")],
+             ["test_evaluate_perplexity_hidden"]),
+    _mistake("eval_padding_counted", EV,
+             [("labels = input_ids.masked_fill(attention_mask == 0, -100)", "labels = input_ids.clone()")],
+             ["test_evaluate_perplexity", "test_evaluate_perplexity_hidden"]),
+    _mistake("eval_first_position_counted", EV,  # the count includes each text's first token
+             [("            n_tokens += int((shift_labels != -100).sum())\n",
+               "            n_tokens += int(attention_mask.sum())\n")],
+             ["test_evaluate_perplexity", "test_evaluate_perplexity_hidden"]),
+    _mistake("eval_left_padding_first_token_counted", EV,  # left padding, mask from attention only
+             [('padding_side="right"', 'padding_side="left"')],
+             ["test_evaluate_perplexity", "test_evaluate_perplexity_hidden"]),
+    _mistake("eval_exp_of_sum", EV,
+             [('return {"avg_loss": avg_loss, "perplexity": math.exp(avg_loss), "n_tokens": n_tokens}',
+               'return {"avg_loss": avg_loss, "perplexity": float(torch.exp(torch.tensor(total_nll))), '
+               '"n_tokens": n_tokens}')],
+             ["test_evaluate_perplexity", "test_evaluate_perplexity_hidden"]),
+    _mistake("eval_exp_per_batch_averaged", EV,
+             [("    total_nll, n_tokens = 0.0, 0\n", "    total_nll, n_tokens, batch_ppl = 0.0, 0, []\n"),
+              ("            n_tokens += int((shift_labels != -100).sum())\n",
+               "            n_tokens += int((shift_labels != -100).sum())\n"
+               "            batch_ppl.append(math.exp(F.cross_entropy(shift_logits, shift_labels).item()))\n"),
+              ('"perplexity": math.exp(avg_loss)', '"perplexity": sum(batch_ppl) / len(batch_ppl)')],
+             ["test_evaluate_perplexity", "test_evaluate_perplexity_hidden"]),
+    _mistake("eval_gradients_enabled", EV,
+             [("    with torch.inference_mode():\n", "    if True:\n")],
+             ["test_evaluate_perplexity_no_grad"]),
+    _mistake("eval_train_mode_left_on", EV,
+             [("    model.eval()\n", "")],
+             ["test_evaluate_perplexity_no_grad"]),
+    _mistake("eval_no_shift", EV,
+             [("shift_labels = labels[:, 1:].reshape(-1)", "shift_labels = labels[:, :-1].reshape(-1)")],
+             ["test_evaluate_perplexity", "test_evaluate_perplexity_hidden"]),
+    _mistake("eval_wrong_direction_shift", EV,  # predicts the previous token
+             [("shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()",
+               "shift_logits = logits[:, 1:].reshape(-1, logits.shape[-1]).float()"),
+              ("shift_labels = labels[:, 1:].reshape(-1)", "shift_labels = labels[:, :-1].reshape(-1)")],
+             ["test_evaluate_perplexity_hidden"]),
+    _mistake("eval_nan_when_nothing_to_predict", EV,
+             [("    if not texts:\n        raise ValueError", "    if False:\n        raise ValueError"),
+              ('    if n_tokens == 0:\n        raise ValueError("nothing to predict: every text is shorter than two tokens")\n',
+               '    if n_tokens == 0:\n        return {"avg_loss": float("nan"), "perplexity": float("nan"), "n_tokens": 0}\n')],
+             ["test_evaluate_perplexity_errors"]),
+    _mistake("eval_truncation_ignored", EV,
+             [("truncation=max_length is not None,\n                                max_length=max_length)",
+               "truncation=False)")],
+             ["test_evaluate_perplexity_hidden"]),
+    _correct("eval_alt_model_loss_times_count", EV, '''def evaluate_perplexity(model, tokenizer, texts, batch_size, max_length=None, device=None):
+    """Uses the model's own mean loss per batch, weighted back by its token count."""
+    if len(texts) == 0:
+        raise ValueError("no texts to evaluate")
+    device = device or model.device
+    model.eval()
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "right"
+    weighted, count = 0.0, 0
+    try:
+        for i in range(0, len(texts), batch_size):
+            kwargs = {"truncation": True, "max_length": max_length} if max_length else {}
+            enc = tokenizer(list(texts[i:i + batch_size]), return_tensors="pt", padding=True, **kwargs).to(device)
+            labels = enc["input_ids"].clone()
+            labels[enc["attention_mask"] == 0] = -100
+            n = int((labels[:, 1:] != -100).sum())
+            if n == 0:
+                continue
+            with torch.no_grad():
+                out = model(**enc, labels=labels)
+            weighted += out.loss.item() * n
+            count += n
+    finally:
+        tokenizer.padding_side = old_side
+    if count == 0:
+        raise ValueError("texts too short: nothing to predict")
+    loss = weighted / count
+    return {"avg_loss": loss, "perplexity": math.exp(loss), "n_tokens": count}
+'''),
+    _correct("eval_alt_left_padding_correct_mask", EV, '''def evaluate_perplexity(model, tokenizer, texts, batch_size, max_length=None, device=None):
+    """Left padding done right: a target counts only if it and the token before it are real."""
+    texts = list(texts)
+    if not texts:
+        raise ValueError("empty list of texts")
+    device = torch.device(device) if device else next(model.parameters()).device
+    model.eval()
+    nll = torch.zeros((), dtype=torch.float64)
+    count = 0
+    for i in range(0, len(texts), batch_size):
+        enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, padding_side="left",
+                        truncation=max_length is not None, max_length=max_length)
+        ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+        if ids.shape[1] < 2:
+            continue
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids).logits
+        log_probs = torch.log_softmax(logits[:, :-1].double(), dim=-1)
+        token_lp = log_probs.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        valid = (mask[:, 1:] == 1) & (mask[:, :-1] == 1)
+        nll -= token_lp[valid].sum().cpu()
+        count += int(valid.sum())
+    if count == 0:
+        raise ValueError("no text has two tokens or more")
+    avg = float(nll) / count
+    return {"avg_loss": avg, "perplexity": math.exp(avg), "n_tokens": count}
+'''),
+    _correct("eval_alt_sorted_lengths_student_ce", EV, '''def evaluate_perplexity(model, tokenizer, texts, batch_size, max_length=None, device=None):
+    """Sorts texts by length (less padding), reuses cross_entropy_from_logits, and weights by count."""
+    if not isinstance(texts, (list, tuple)) or len(texts) == 0:
+        raise ValueError("texts must be a non-empty list")
+    encoded = [tokenizer(t)["input_ids"] for t in texts]
+    if max_length is not None:
+        encoded = [e[:max_length] for e in encoded]
+    encoded = sorted((e for e in encoded if len(e) >= 2), key=len)
+    if not encoded:
+        raise ValueError("every text is shorter than two tokens")
+    dev = device if device is not None else next(model.parameters()).device
+    model.eval()
+    total, n_total = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(encoded), batch_size):
+            chunk = encoded[start:start + batch_size]
+            width = max(len(e) for e in chunk)
+            ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for row, e in enumerate(chunk):
+                ids[row, :len(e)] = torch.tensor(e)
+                mask[row, :len(e)] = 1
+            logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
+            targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+            n = int((targets != -100).sum())
+            total += float(cross_entropy_from_logits(logits[:, :-1], targets)) * n
+            n_total += n
+    return {"avg_loss": total / n_total, "perplexity": math.exp(total / n_total), "n_tokens": n_total}
+'''),
+
+    # ---------------------------------------------------------------- Part 5: sliding window
+    _mistake("sliding_overlap_counted_twice", SW,
+             [("            labels[:, :-new_tokens] = -100        # the overlap is context only\n", "")],
+             ["test_sliding_window_perplexity", "test_sliding_window_perplexity_hidden"]),
+    _mistake("sliding_mean_of_window_means", SW,
+             [("    total_nll, n_tokens, prev_end = 0.0, 0, 0\n", "    total_nll, n_tokens, prev_end, means = 0.0, 0, 0, []\n"),
+              ("            n_tokens += int((shift_labels != -100).sum())\n",
+               "            n_tokens += int((shift_labels != -100).sum())\n"
+               "            means.append(F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), "
+               "shift_labels, ignore_index=-100).item())\n"),
+              ("    avg_loss = total_nll / n_tokens\n", "    avg_loss = sum(means) / len(means)\n")],
+             ["test_sliding_window_perplexity_hidden"]),
+    _mistake("sliding_exp_per_window_averaged", SW,
+             [("    total_nll, n_tokens, prev_end = 0.0, 0, 0\n", "    total_nll, n_tokens, prev_end, ppls = 0.0, 0, 0, []\n"),
+              ("            n_tokens += int((shift_labels != -100).sum())\n",
+               "            n_tokens += int((shift_labels != -100).sum())\n"
+               "            ppls.append(math.exp(F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), "
+               "shift_labels, ignore_index=-100).item()))\n"),
+              ('"perplexity": math.exp(avg_loss)', '"perplexity": sum(ppls) / len(ppls)')],
+             ["test_sliding_window_perplexity_hidden"]),
+    _mistake("sliding_guide_count_minus_batch", SW,  # weight = valid labels - batch size, even when the first label is masked
+             [("            total_nll += F.cross_entropy(", "            window_loss = F.cross_entropy("),
+              ("ignore_index=-100, reduction=\"sum\").item()\n            n_tokens += int((shift_labels != -100).sum())\n",
+               "ignore_index=-100).item()\n"
+               "            weight = int((labels != -100).sum()) - labels.shape[0]\n"
+               "            total_nll += window_loss * weight\n"
+               "            n_tokens += weight\n")],
+             ["test_sliding_window_perplexity", "test_sliding_window_perplexity_hidden"]),
+    _mistake("sliding_gradients_enabled", SW,
+             [("    with torch.inference_mode():\n", "    if True:\n")],
+             ["test_sliding_window_perplexity_hidden"]),
+    _mistake("sliding_stride_not_checked", SW,
+             [("    if not 1 <= stride <= max_length:\n", "    if stride < 0:\n")],
+             ["test_sliding_window_perplexity_hidden"]),
+    _correct("sliding_alt_model_loss_weighted", SW, '''def sliding_window_perplexity(model, tokenizer, text, max_length, stride):
+    """The perplexity guide's loop, weighting each window's mean loss by the tokens it really scored."""
+    if stride < 1 or stride > max_length:
+        raise ValueError("stride must be in 1..max_length")
+    input_ids = tokenizer(text, return_tensors="pt").input_ids.to(model.device)
+    seq_len = input_ids.size(1)
+    if seq_len < 2:
+        raise ValueError("text too short")
+    model.eval()
+    nll_sum, n_tokens, prev_end_loc = 0.0, 0, 0
+    for begin_loc in range(0, seq_len, stride):
+        end_loc = min(begin_loc + max_length, seq_len)
+        trg_len = end_loc - prev_end_loc
+        window = input_ids[:, begin_loc:end_loc]
+        target_ids = window.clone()
+        target_ids[:, :-trg_len] = -100
+        with torch.no_grad():
+            loss = model(window, labels=target_ids).loss
+        scored = int((target_ids[:, 1:] != -100).sum())
+        nll_sum += loss.item() * scored
+        n_tokens += scored
+        prev_end_loc = end_loc
+        if end_loc == seq_len:
+            break
+    avg = nll_sum / n_tokens
+    return {"avg_loss": avg, "perplexity": math.exp(avg), "n_tokens": n_tokens}
+'''),
+    _correct("sliding_alt_explicit_positions", SW, '''def sliding_window_perplexity(model, tokenizer, text, max_length, stride):
+    """Works out, for each window, the absolute positions it scores, then gathers their log-probs."""
+    if not (1 <= stride <= max_length):
+        raise ValueError(f"stride {stride} not in 1..{max_length}")
+    ids = tokenizer(text)["input_ids"]
+    if len(ids) < 2:
+        raise ValueError("need at least two tokens")
+    model.eval()
+    starts = []
+    b = 0
+    while True:
+        starts.append(b)
+        if b + max_length >= len(ids):
+            break
+        b += stride
+    scored_until = 1          # positions < scored_until are done (position 0 is never scored)
+    log_likelihood, count = 0.0, 0
+    for b in starts:
+        e = min(b + max_length, len(ids))
+        first = max(scored_until, b + 1)
+        if first >= e:
+            continue
+        window = torch.tensor([ids[b:e]], device=next(model.parameters()).device)
+        with torch.inference_mode():
+            lp = torch.log_softmax(model(input_ids=window).logits[0].double(), dim=-1)
+        for pos in range(first, e):
+            log_likelihood += float(lp[pos - b - 1, ids[pos]])
+            count += 1
+        scored_until = e
+    avg = -log_likelihood / count
+    return {"avg_loss": avg, "perplexity": math.exp(avg), "n_tokens": count}
+'''),
+]
