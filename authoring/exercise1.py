@@ -1,0 +1,1814 @@
+# %% [markdown]
+# # Exercise 1: generation latency, throughput and INT8 quantization
+#
+# How fast does a language model write, and what makes it faster without making it worse?
+# This notebook answers both questions with measurements you can trust:
+#
+# **Part A, measuring.** Turn a precision request into a real dtype (with a CPU guard), load a
+# model, time `generate` correctly (warm-up, `inference_mode`, synchronisation, only new tokens
+# counted), then sweep the prompt length and the numeric precision.
+#
+# **Part B, speeding up.** Quantize the model to INT8 with Optimum and ONNX Runtime, ablate
+# the KV cache and the padding side, batch requests, check that quality held with perplexity,
+# probe awkward prompts, and gather everything in one table with takeaways computed from it.
+#
+# **Points: 38 in total.** Each graded part names its points. Visible tests help you;
+# hidden tests, run when your notebook is graded, do the real checking.
+#
+# **Profiles.** On your laptop the notebook uses SmolLM2-135M-Instruct (the `full` profile,
+# under 10 minutes on 2 cores). When it is graded, or with `COURSE_PROFILE=fast`, it uses a
+# tiny random model with the same tokenizer: the text is gibberish and the perplexity huge,
+# which is expected. The tests always use the tiny model or stand-ins.
+
+# %% [readonly id=setup]
+import atexit
+import contextlib
+import math
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+import helpers  # import before transformers: switches hub ids to offline mode when there is no network
+from helpers import quantization as hq
+from helpers.texts import BASE_PROMPT, EDGE_PROMPTS, REFERENCE_PROMPT, eval_texts
+
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+transformers.logging.set_verbosity_error()
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=UserWarning)
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def _physical_cores() -> int:
+    """Physical cores (hyper-threads share one core's arithmetic units), at least 1."""
+    try:
+        import psutil
+        count = psutil.cpu_count(logical=False)
+    except Exception:
+        count = None
+    return max(1, int(count or os.cpu_count() or 1))
+
+
+# One thread count for the whole notebook, for PyTorch and ONNX Runtime alike: letting each
+# library pick its own, or changing it between arms, makes timings noisy and unfair.
+NUM_THREADS = _physical_cores()
+torch.set_num_threads(NUM_THREADS)
+torch.manual_seed(0)
+PROFILE = helpers.get_profile()
+DEVICE = helpers.pick_device()
+CANDIDATES = helpers.model_candidates()
+# Repeats for the "try it" cells of Part B: one in a graded run (the tests re-measure), all otherwise.
+TRY_REPEATS = 1 if PROFILE.is_fast else PROFILE.repeats
+# ONNX exports and quantized models, kept outside the assignment folder (they are hundreds of MB).
+# A student's full run keeps them in a cache folder and reuses the export; a graded run starts empty.
+WORK_DIR = (Path(tempfile.mkdtemp(prefix="exercise1-")) if PROFILE.is_fast
+            else Path.home() / ".cache" / "llm-course" / "exercise1")
+if PROFILE.is_fast:
+    atexit.register(shutil.rmtree, WORK_DIR, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch_folder():
+    """Run a block in an empty temporary working folder (the tests use it, so that their small
+    runs save their plots there and never overwrite the ones in your artifacts/ folder)."""
+    previous = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="exercise1-test-") as folder:
+        os.chdir(folder)
+        try:
+            yield Path(folder)
+        finally:
+            os.chdir(previous)
+
+
+print(f"profile={PROFILE.name} | device={helpers.describe_device(DEVICE)} | torch threads={NUM_THREADS} | "
+      f"torch {torch.__version__} | transformers {transformers.__version__}")
+
+# %% [markdown]
+# ---
+# ## Part A1: from a precision request to a dtype (4 points)
+#
+# Lower precision (16-bit floats) halves the bytes read per weight, which is what makes
+# generation faster on a GPU. On a CPU, PyTorch's float16 matrix kernels are slow or missing,
+# so asking for float16 there must fall back to float32, and **say so in the label**: a table
+# that reads "float16" while the model ran in float32 is a wrong result. bfloat16 runs in
+# PyTorch on CPU, so it is kept there; on a GPU that cannot run it
+# (`torch.cuda.is_bf16_supported()` is False) it falls back the same way, with its own label.
+#
+# Write `_resolve_dtype(precision, device)`:
+# * accept "float32", "float16" and "bfloat16" in any case, ignoring surrounding spaces;
+#   reject everything else (also aliases such as "fp16" or "half") with a `ValueError` that
+#   names the accepted values;
+# * `device` may be a string ("cpu", "cuda", "cuda:0") or a `torch.device`;
+# * return `(dtype, label)`: `(torch.float16, "float16")` on a GPU, but
+#   `(torch.float32, "float32 (forced on CPU)")` for float16 on CPU; for bfloat16 on a GPU
+#   without support, `torch.float32` with a label that starts with "float32" and names bfloat16.
+
+# %% [solution id=resolve_dtype]
+ACCEPTED_PRECISIONS = ("float32", "float16", "bfloat16")
+
+
+def _resolve_dtype(precision, device):
+    """Turn a precision request into the dtype that will really be used, and a label for it.
+
+    precision: "float32", "float16" or "bfloat16" (any case, spaces around ignored).
+    device: "cpu", "cuda", "cuda:0" or a torch.device.
+    Returns (torch.dtype, label); the label says when a fallback happened.
+    Raises ValueError naming the accepted values for anything else.
+    """
+    ### BEGIN SOLUTION
+    name = precision.strip().lower() if isinstance(precision, str) else None
+    if name not in ACCEPTED_PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not supported; accepted values: "
+                         f"{', '.join(ACCEPTED_PRECISIONS)} (any case)")
+    kind = torch.device(device).type
+    if name == "float16" and kind == "cpu":
+        return torch.float32, "float32 (forced on CPU)"
+    if name == "bfloat16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float32, "float32 (bfloat16 not supported on this GPU)"
+    return getattr(torch, name), name
+    ### END SOLUTION
+
+# %% [markdown]
+# Try it: on a CPU the three lines should read `torch.float32 float32`,
+# `torch.float32 float32 (forced on CPU)` and `torch.bfloat16 bfloat16`.
+
+# %% [code]
+for _request in ("float32", " Float16 ", "BFLOAT16"):
+    print(*_resolve_dtype(_request, DEVICE))
+
+# %% [tests id=test_resolve_dtype points=1]
+"""Check that _resolve_dtype handles the plain requests on CPU."""
+assert _resolve_dtype("float32", "cpu") == (torch.float32, "float32"), \
+    "float32 on CPU must give (torch.float32, 'float32')"
+assert _resolve_dtype("float16", "cpu") == (torch.float32, "float32 (forced on CPU)"), \
+    "float16 on CPU must fall back to torch.float32 with the label 'float32 (forced on CPU)'"
+try:
+    _resolve_dtype("int8", "cpu")
+except ValueError:
+    pass
+else:
+    raise AssertionError("an unsupported precision such as 'int8' must raise ValueError")
+
+# %% [tests id=test_resolve_dtype_hidden points=3]
+"""Check _resolve_dtype on cases, spaces, devices given as torch.device, GPUs, and bad requests."""
+### BEGIN HIDDEN TESTS
+# Trusted tools (course/grading_security.md): built from literals and C-level types, never from a
+# name or a module attribute that the submission could have rebound (builtins, ValueError, torch.*).
+import torch as _torch
+
+_type = (0).__class__.__class__
+_str, _tuple = "".__class__, ().__class__
+_mro, _name = _type.__dict__["__mro__"].__get__, _type.__dict__["__name__"].__get__
+_DType = _type(_torch._C.TensorBase.dtype.__get__(_torch.zeros(1)))  # the real torch.dtype class
+try:
+    (0).__class__("not a number")  # int("...") raises the real ValueError
+except BaseException as _caught:
+    _ValueError = _caught.__class__
+
+
+def _derives(cls, base):
+    for _c in _mro(cls):
+        if _c is base:
+            return True
+    return False
+
+
+def _check(request, device, want_dtype, want_label=None):
+    """_resolve_dtype(request, device) must be a real (torch.<want_dtype>, want_label); returns the label."""
+    _got = _resolve_dtype(request, device)
+    assert _type(_got) is _tuple and _tuple.__len__(_got) == 2, \
+        f"_resolve_dtype({request!r}, {device!r}) must return a tuple (dtype, label)"
+    _dtype, _label = _got
+    assert _type(_dtype) is _DType and _str(_dtype) == "torch." + want_dtype, \
+        f"_resolve_dtype({request!r}, {device!r}) must give torch.{want_dtype}"
+    assert _type(_label) is _str, f"the label must be a str, got {_name(_type(_label))}"
+    assert want_label is None or _label == want_label, \
+        f"_resolve_dtype({request!r}, {device!r}) must be labelled {want_label!r}, got {_label!r}"
+    return _label
+
+
+for _dev in ("cpu", _torch.device("cpu")):
+    for _req in ("FLOAT16", "  float16", "Float16\t"):
+        _check(_req, _dev, "float32", "float32 (forced on CPU)")
+    for _req in ("FLOAT32", " float32 "):
+        _check(_req, _dev, "float32", "float32")
+    for _req in ("BFloat16", " bfloat16 "):
+        _check(_req, _dev, "bfloat16", "bfloat16")  # PyTorch runs bfloat16 on CPU: no fallback
+for _bad in ("fp16", "half", "float", "float64", "", "16", "float 16", "bf16", None, 16):
+    _raised = None
+    try:
+        _resolve_dtype(_bad, "cpu")
+    except BaseException as _error:
+        _raised = _error
+    assert _raised is not None, f"{_bad!r} is not an accepted precision: it must raise ValueError"
+    assert _derives(_type(_raised), _ValueError), f"{_bad!r} must raise ValueError, got {_name(_type(_raised))}"
+    _msg = _str.__str__(_ValueError.__str__(_raised))
+    for _accepted in ("float32", "bfloat16"):
+        assert _accepted in _msg, f"the ValueError for {_bad!r} must name the accepted values, got: {_msg}"
+    assert "float16" in _msg.replace("bfloat16", ""), f"the ValueError for {_bad!r} must name float16, got: {_msg}"
+# On a GPU (simulated: only the capability query is replaced, no CUDA work is done).
+_saved_bf16 = _torch.cuda.is_bf16_supported
+try:
+    _torch.cuda.is_bf16_supported = lambda *a, **k: True
+    for _dev in ("cuda", "cuda:0", _torch.device("cuda", 0)):
+        _check(" FLOAT16", _dev, "float16", "float16")
+        _check("float32", _dev, "float32", "float32")
+        _check("bfloat16", _dev, "bfloat16", "bfloat16")
+    _torch.cuda.is_bf16_supported = lambda *a, **k: False
+    _label = _check("BFLOAT16", "cuda:0", "float32")
+    assert _label.startswith("float32") and "bfloat16" in _label.lower() and _label != "float32", \
+        f"bfloat16 on a GPU without support: the label must start with 'float32' and name bfloat16, got {_label!r}"
+    _check("float16", "cuda", "float16", "float16")
+finally:
+    _torch.cuda.is_bf16_supported = _saved_bf16
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ---
+# ## Part A2: loading tokenizer and model (3 points)
+#
+# Tokenizer and model always come from the **same id**: another model's tokenizer maps text
+# to different ids, and every measurement would silently be made on nonsense. The candidate ids
+# are tried in order (the hub id first for those online, then the local copy); when every one
+# fails, the error must say which ids were tried and why, which is what you need to fix it.
+#
+# Write `load_model_and_tokenizer(candidates, precision, device)`: use `_resolve_dtype`, load
+# both from the first id that works, move the model to the device and dtype, put it in eval
+# mode (no dropout), print one line `Loaded: <id> | device=<device> | dtype=<label>` and return
+# `(tokenizer, model, model_id_used, dtype_label)`.
+
+# %% [solution id=load_model_and_tokenizer]
+def load_model_and_tokenizer(candidates, precision="float32", device="cpu"):
+    """Load tokenizer and model from the first candidate id that loads.
+
+    candidates: model ids or local folders, tried in order. precision: as for _resolve_dtype.
+    device: "cpu", "cuda"... Returns (tokenizer, model, model_id_used, dtype_label) with the
+    model in eval mode on device and dtype. Raises RuntimeError naming every id tried and why.
+    """
+    ### BEGIN SOLUTION
+    dtype, label = _resolve_dtype(precision, device)
+    failures = []
+    for model_id in [candidates] if isinstance(candidates, (str, Path)) else list(candidates):
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(model_id))
+            model = AutoModelForCausalLM.from_pretrained(str(model_id), dtype=dtype)
+        except Exception as error:  # offline hub id, missing folder, broken files...
+            reason = " ".join(str(error).split())[:200]
+            failures.append(f"{model_id}: {type(error).__name__}: {reason}")
+            continue
+        model = model.to(device=device, dtype=dtype).eval()
+        print(f"Loaded: {model_id} | device={device} | dtype={label}")
+        return tokenizer, model, str(model_id), label
+    raise RuntimeError("no model candidate could be loaded; tried:\n  "
+                       + "\n  ".join(failures or ["(no candidates given)"]))
+    ### END SOLUTION
+
+# %% [markdown]
+# Loading the model the rest of the notebook uses. Until your function works, this cell falls
+# back to the course's own loader so that the later parts can still run.
+
+# %% [code]
+try:
+    tokenizer, model, MODEL_ID, DTYPE_LABEL = load_model_and_tokenizer(CANDIDATES, "float32", DEVICE)
+except NotImplementedError:
+    print("load_model_and_tokenizer is not written yet: using helpers.load_causal_lm for now")
+    tokenizer, model, MODEL_ID = helpers.load_causal_lm(CANDIDATES, device=DEVICE)
+    DTYPE_LABEL = "float32"
+
+# %% [tests id=test_load_model_and_tokenizer points=1]
+"""Check that load_model_and_tokenizer loads a candidate in eval mode and reports it."""
+import contextlib as _contextlib
+import io as _io
+
+_buffer = _io.StringIO()
+with _contextlib.redirect_stdout(_buffer):
+    _tok, _mdl, _used, _label = load_model_and_tokenizer([str(helpers.TINY_DIR)], "float32", "cpu")
+assert _used == str(helpers.TINY_DIR), f"model_id_used must be the id that loaded, got {_used!r}"
+assert not _mdl.training, "the model must be in eval mode: call model.eval()"
+assert _label == "float32", f"dtype label must be 'float32', got {_label!r}"
+assert f"Loaded: {helpers.TINY_DIR} | device=cpu | dtype=float32" in _buffer.getvalue(), \
+    f"print one line 'Loaded: <id> | device=<device> | dtype=<label>', got {_buffer.getvalue()!r}"
+
+# %% [tests id=test_load_model_and_tokenizer_hidden points=2]
+"""Check the fallback order, the error when all fail, and the dtype of the loaded model."""
+### BEGIN HIDDEN TESTS
+# Trusted tools (course/grading_security.md): types from literals, dtypes read by a C-level
+# descriptor, printed text captured in a buffer from a fresh instance of the io module.
+import contextlib as _contextlib
+import importlib.util as _ilu
+import torch as _torch
+import helpers as _helpers
+
+_type = (0).__class__.__class__
+_str, _int, _tuple, _list = "".__class__, (0).__class__, ().__class__, [].__class__
+_dtype_of = _torch._C.TensorBase.dtype.__get__
+
+
+def _fresh(name):
+    """A new instance of a built-in module: what a submission replaced on the imported one is original here."""
+    _spec = _ilu.find_spec(name)
+    _module = _spec.loader.create_module(_spec)
+    _spec.loader.exec_module(_module)
+    return _module
+
+
+_StringIO = _fresh("_io").StringIO
+
+
+def _load(candidates, precision, device):
+    """(tokenizer, model, id, label) from the student's loader, and what it printed (a real str)."""
+    _buffer = _StringIO()
+    with _contextlib.redirect_stdout(_buffer):
+        _result = load_model_and_tokenizer(candidates, precision, device)
+    _size = _tuple.__len__(_result) if _type(_result) is _tuple else _list.__len__(_result) \
+        if _type(_result) is _list else -1
+    assert _size == 4, \
+        "load_model_and_tokenizer must return (tokenizer, model, model_id_used, dtype_label)"
+    _printed = _buffer.getvalue()
+    assert _type(_printed) is _str
+    return _result, _printed
+
+
+def _dtypes(model):
+    return {_str(_dtype_of(_p)) for _p in model.parameters()}
+
+
+def _in_eval_mode(model):
+    for _module in model.modules():
+        if _module.training is not False:
+            return False
+    return True
+
+
+_tiny = _str(_helpers.TINY_DIR)
+_missing = ["/nonexistent/course-model-a", "/nonexistent/course-model-b"]
+(_tok, _mdl, _used, _label), _printed = _load([_missing[0], _tiny], " FLOAT16 ", "cpu")
+assert _type(_used) is _str and _used == _tiny, f"after a failing candidate the next one must be used, got {_used!r}"
+assert _type(_label) is _str and _label == "float32 (forced on CPU)", \
+    f"float16 on CPU must be labelled 'float32 (forced on CPU)', got {_label!r}"
+assert _dtypes(_mdl) == {"torch.float32"}, f"float16 requested on CPU: the model must be float32, got {_dtypes(_mdl)}"
+_vocab_tok, _vocab_mdl = _tok.vocab_size, _mdl.config.vocab_size
+assert _type(_vocab_tok) is _int and _type(_vocab_mdl) is _int and _vocab_tok == _vocab_mdl, \
+    "tokenizer and model must come from the same id"
+assert _in_eval_mode(_mdl), "the model must be in eval mode"
+assert "dtype=float32 (forced on CPU)" in _printed, f"the Loaded line must show the fallback label, got {_printed!r}"
+assert f"Loaded: {_tiny} | device=cpu | dtype=float32 (forced on CPU)" in _printed, \
+    f"print one line 'Loaded: <id> | device=<device> | dtype=<label>', got {_printed!r}"
+(_tok, _mdl, _used, _label), _printed = _load([_tiny], "bfloat16", _torch.device("cpu"))
+assert _dtypes(_mdl) == {"torch.bfloat16"} and _type(_label) is _str and _label == "bfloat16", \
+    "bfloat16 on CPU must load a bfloat16 model labelled 'bfloat16'"
+_raised = None
+try:
+    with _contextlib.redirect_stdout(_StringIO()):
+        load_model_and_tokenizer(_missing, "float32", "cpu")
+except BaseException as _error:
+    _raised = _error
+assert _raised is not None, "loading only missing candidates must raise an error"
+_msg = _str.__str__(_type(_raised).__str__(_raised))
+for _id in _missing:
+    assert _id in _msg, f"when every candidate fails the error must name every id tried, got: {_msg}"
+del _tok, _mdl
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ---
+# ## Part A3: timing `generate` (7 points)
+#
+# A fair timing of one `generate` call needs five things:
+#
+# 1. **One untimed warm-up call.** The first call pays one-off costs (memory allocation, kernel
+#    selection, lazy initialisation) that a user does not pay on every request.
+# 2. **`torch.inference_mode()`** around the timed call: no autograd bookkeeping, which is what
+#    serving does; timing with gradients on measures a slower program.
+# 3. **`time.perf_counter()`**, monotonic and fine-grained; and on CUDA, **`torch.cuda.synchronize()`
+#    right before and right after**: GPU work is queued asynchronously, so without it the clock
+#    stops when the work was *queued*, not done.
+# 4. **Inputs on the model's device** (`model.device`).
+# 5. **A fixed number of new tokens**: greedy decoding (`do_sample=False`) with
+#    `min_new_tokens = max_new_tokens`. Otherwise the model may stop early at an end-of-text token,
+#    and two runs that generated 3 and 30 tokens cannot be compared by latency.
+#
+# Count **only new tokens**: the output of `generate` contains the prompt too. For a batch
+# (a list of prompts, padded on the left), count the new tokens of every sequence.
+# The metrics must agree: `tokens_per_sec = tokens_generated / total_latency_s` and
+# `avg_latency_per_token_ms = 1000 * total_latency_s / tokens_generated`.
+#
+# Write `time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, **generate_kwargs)`
+# returning a dict with at least `total_latency_s`, `tokens_generated`, `tokens_per_sec`,
+# `avg_latency_per_token_ms` (more keys are welcome, e.g. `prompt_tokens`). Extra keyword
+# arguments go through to `generate`. `helpers.synchronize(device)` is a ready-made
+# "synchronize if CUDA" if you want it.
+
+# %% [solution id=time_generate]
+def _model_device(model):
+    """The device a model's inputs belong on (PyTorch or ONNX Runtime model)."""
+    device = getattr(model, "device", None)
+    if device is None:
+        device = next(model.parameters()).device
+    return torch.device(device)
+
+
+def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, **generate_kwargs):
+    """Time one greedy generate call after one untimed warm-up.
+
+    prompt: a str or a list of str (a batch, padded by the tokenizer).
+    max_new_tokens: new tokens per sequence (forced with min_new_tokens).
+    use_cache: passed to generate; generate_kwargs: passed through too.
+    Returns a dict: total_latency_s (s), tokens_generated (new tokens over the batch),
+    tokens_per_sec, avg_latency_per_token_ms (ms), prompt_tokens, batch_size.
+    """
+    ### BEGIN SOLUTION
+    device = _model_device(model)
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    encoded = tokenizer(prompts, return_tensors="pt", padding=True)
+    inputs = {key: value.to(device) for key, value in encoded.items()}
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    settings = dict(max_new_tokens=int(max_new_tokens), min_new_tokens=int(max_new_tokens),
+                    do_sample=False, use_cache=use_cache, pad_token_id=pad_id)
+    settings.update(generate_kwargs)
+    with torch.inference_mode():
+        model.generate(**inputs, **settings)  # warm-up, not timed
+        helpers.synchronize(device)
+        start = time.perf_counter()
+        output = model.generate(**inputs, **settings)
+        helpers.synchronize(device)
+        latency_s = time.perf_counter() - start
+    prompt_len = inputs["input_ids"].shape[1]
+    tokens = int(output.shape[0]) * (int(output.shape[1]) - int(prompt_len))
+    return {
+        "total_latency_s": latency_s,
+        "tokens_generated": tokens,
+        "tokens_per_sec": tokens / latency_s,
+        "avg_latency_per_token_ms": 1000.0 * latency_s / tokens,
+        "prompt_tokens": int(encoded["attention_mask"].sum(dim=1).max()),
+        "batch_size": len(prompts),
+    }
+    ### END SOLUTION
+
+# %% [markdown]
+# Try it: a dict with `tokens_generated` equal to `PROFILE.max_new_tokens`, a latency of a fraction of a second to a few seconds, and
+# `tokens_per_sec * total_latency_s == tokens_generated`. The embedded model writes roughly
+# 15 to 30 new tokens per second on two CPU cores.
+
+# %% [code]
+baseline = time_generate(model, tokenizer, REFERENCE_PROMPT, PROFILE.max_new_tokens)
+print(baseline)
+
+# %% [tests id=test_time_generate points=2]
+"""Check that time_generate returns consistent metrics for a real model."""
+_r = time_generate(model, tokenizer, REFERENCE_PROMPT, 4)
+for _key in ("total_latency_s", "tokens_generated", "tokens_per_sec", "avg_latency_per_token_ms"):
+    assert _key in _r, f"the result must have the key {_key!r}"
+assert _r["tokens_generated"] == 4, \
+    f"4 new tokens were asked for; got tokens_generated={_r['tokens_generated']} (count only new tokens, " \
+    "and force the count with min_new_tokens)"
+assert _r["total_latency_s"] > 0, "total_latency_s must be positive"
+assert abs(_r["tokens_per_sec"] * _r["total_latency_s"] - _r["tokens_generated"]) < 1e-6 * _r["tokens_generated"], \
+    "tokens_per_sec must equal tokens_generated / total_latency_s"
+
+# %% [tests id=test_time_generate_hidden points=5]
+"""Check warm-up, inference mode, new-token counting over a batch, metric units and pass-through."""
+### BEGIN HIDDEN TESTS
+# Trusted tools (course/grading_security.md): types from literals, a clock from a fresh instance of
+# the time module, tensor work through C-level methods with torch-function overrides off. So nothing
+# the submission could have replaced (time.sleep, time.perf_counter, torch.is_inference_mode_enabled,
+# torch.cat, builtins such as abs or len) answers for the test, and results are read as real numbers.
+import importlib.util as _ilu
+import torch as _torch
+from transformers import AutoModelForCausalLM as _AutoModel, AutoTokenizer as _AutoTokenizer
+import helpers as _helpers
+
+_type = (0).__class__.__class__
+_float, _int, _str, _list, _tuple, _dict = (0.0).__class__, (0).__class__, "".__class__, [].__class__, \
+    ().__class__, {}.__class__
+_mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags__", "__name__"))
+_C = _torch._C
+_TB, _VF = _C.TensorBase, _C._VariableFunctions
+
+
+def _fresh(name):
+    """A new instance of a built-in module: what a submission replaced on the imported one is original here."""
+    _spec = _ilu.find_spec(name)
+    _module = _spec.loader.create_module(_spec)
+    _spec.loader.exec_module(_module)
+    return _module
+
+
+def _num(value, what):
+    """The true value of an int, float or numpy scalar (a subclass's overridden methods are ignored)."""
+    for _c in _mro(_type(value)):
+        if _c is _float:
+            return _float.__float__(value)
+        if _c is _int:
+            return _int.__int__(value)
+        if _name(_c) == "generic" and not _flags(_c) & 512:  # numpy.generic, a C type
+            return _num(_c.item(value), what)
+    assert False, f"{what} must be a number, got {_name(_type(value))}"
+
+
+def _field(result, key):
+    """result[key] as a real number, read through dict itself."""
+    _is_dict = False
+    for _c in _mro(_type(result)):
+        _is_dict = _is_dict or _c is _dict
+    assert _is_dict, f"time_generate must return a dict, got {_name(_type(result))}"
+    assert _dict.__contains__(result, key), f"the result must have the key {key!r}"
+    return _num(_dict.__getitem__(result, key), key)
+
+
+_clock = _fresh("time")
+
+
+class _RecordingLM(_torch.nn.Module):
+    """Stand-in for a causal LM. generate sleeps on the test's own clock (long on the first call: a cold
+    start), records its arguments and the grad / inference-mode state it runs under (read from a tensor
+    it computes), and appends new tokens; without min_new_tokens it stops after 2, as a model that
+    emits end-of-text would."""
+
+    def __init__(self, cold_s, warm_s):
+        super().__init__()
+        self.weight = _torch.nn.Parameter(_torch.zeros(1))
+        self.cold_s, self.warm_s, self.calls = cold_s, warm_s, []
+
+    @property
+    def device(self):
+        return _torch.device("cpu")
+
+    def generate(self, input_ids=None, attention_mask=None, **kwargs):
+        with _C.DisableTorchFunction():
+            _probe = _TB.mul(self.weight, 2.0)  # an inference tensor in inference mode; needs grad only with grad on
+            _record = _dict(kwargs)
+            _record["inference"] = _TB.is_inference(_probe)
+            _record["grad"] = _TB.requires_grad.__get__(_probe)
+            _record["shape"] = _tuple(_TB.size(input_ids))
+            _list.append(self.calls, _record)
+            _clock.sleep(self.cold_s if _list.__len__(self.calls) == 1 else self.warm_s)
+            _wanted = _num(kwargs.get("max_new_tokens") or 20, "max_new_tokens")
+            _k = _wanted if _num(kwargs.get("min_new_tokens") or 0, "min_new_tokens") >= _wanted else 2
+            _new = _VF.full((_record["shape"][0], _k), 7, dtype=_TB.dtype.__get__(input_ids))
+            return _VF.cat([input_ids, _new], 1)
+
+
+def _timed(fake, *args, **kwargs):
+    """time_generate's result, and the wall time of the whole call on the test's clock."""
+    _start = _clock.perf_counter()
+    _result = time_generate(fake, *args, **kwargs)
+    return _result, _clock.perf_counter() - _start
+
+
+def _check_metrics(result, tokens, warm_s, cold_s, wall_s):
+    _n, _lat = _field(result, "tokens_generated"), _field(result, "total_latency_s")
+    _rate, _ms = _field(result, "tokens_per_sec"), _field(result, "avg_latency_per_token_ms")
+    assert _n == tokens, f"{tokens} new tokens were generated; got tokens_generated={_n} (count only the new tokens)"
+    # The timed call sleeps warm_s; the warm-up (a cold start of cold_s) must stay outside the timed
+    # region, and both ran within wall_s on the test's clock. 1 ms of slack for clock resolution.
+    assert warm_s - 1e-3 <= _lat <= wall_s - cold_s + 1e-3, \
+        f"total_latency_s={_lat:.4f} s, but the timed generate took {warm_s} s after a {cold_s} s warm-up: " \
+        "time only the call after the warm-up, in seconds"
+    assert -1e-6 * _rate <= _rate - _n / _lat <= 1e-6 * _rate, "tokens_per_sec must be tokens_generated / total_latency_s"
+    assert -1e-6 * _ms <= _ms - 1000.0 * _lat / _n <= 1e-6 * _ms, \
+        "avg_latency_per_token_ms must be 1000 * total_latency_s / tokens_generated"
+
+
+_tok = _AutoTokenizer.from_pretrained(_str(_helpers.TINY_DIR))
+_prompt = "The history of the printing press begins"
+_fake = _RecordingLM(cold_s=0.6, warm_s=0.12)
+_r, _wall = _timed(_fake, _tok, _prompt, 5, use_cache=False, repetition_penalty=1.0)
+assert _list.__len__(_fake.calls) >= 2, "do one untimed warm-up generate before the timed one"
+_last = _fake.calls[-1]
+assert _last["inference"] is True and _last["grad"] is False, "the timed generate must run inside torch.inference_mode()"
+_sample = _last.get("do_sample")
+assert (_sample is False or _sample is None) and _num(_last.get("num_beams", 1), "num_beams") == 1, \
+    "use greedy decoding"
+assert _num(_last.get("min_new_tokens", 0), "min_new_tokens") == 5 and \
+    _num(_last.get("max_new_tokens", 0), "max_new_tokens") == 5, \
+    "pass max_new_tokens and min_new_tokens = max_new_tokens to generate"
+assert _last.get("use_cache") is False, "use_cache must be passed to generate"
+assert _num(_last.get("repetition_penalty", 0), "repetition_penalty") == 1.0, \
+    "extra keyword arguments must be passed through to generate"
+_check_metrics(_r, 5, 0.12, 0.6, _wall)
+# A batch of prompts of different lengths: new tokens of every sequence are counted.
+_fake = _RecordingLM(cold_s=0.3, warm_s=0.05)
+_r, _wall = _timed(_fake, _tok, ["Hello there.", _prompt, "A much longer prompt than the first one, " * 3], 3)
+assert _fake.calls[-1]["shape"][0] == 3, "a list of prompts must be generated as one batch"
+_check_metrics(_r, 9, 0.05, 0.3, _wall)
+# A real model: the counts are exact.
+_mdl_r = _AutoModel.from_pretrained(_str(_helpers.TINY_DIR)).eval()
+_r = time_generate(_mdl_r, _tok, ["One.", "Two and three and four."], 6)
+assert _field(_r, "tokens_generated") == 12, "2 prompts x 6 new tokens = 12 new tokens"
+with _C.DisableTorchFunction():
+    _grad_after = _TB.requires_grad.__get__(_TB.mul(_fake.weight, 2.0))
+assert _grad_after is True, "time_generate must not switch gradients off globally"
+del _mdl_r
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ---
+# ## Part A4: prompt length in tokens (5 points)
+#
+# Generation has two phases. **Prefill** reads the whole prompt in one forward pass; **decode**
+# then produces one token per step, each step attending to everything before it. A longer prompt
+# costs more prefill and makes every decode step attend to more positions, so latency grows with
+# the prompt. Models see **tokens**, not characters: a prompt "of 500 characters" can be 100
+# tokens of English or 300 of code, so the sweep sets its lengths in tokens.
+#
+# First write `make_prompt(tokenizer, n_tokens, base_text=BASE_PROMPT)`: repeat the base text
+# until it has enough tokens, keep the first `n_tokens` token ids and decode them back to text.
+# (Re-encoding decoded text can merge or split a token at the cut, so the result may be off by one.)
+#
+# Then `run_for_varied_lengths(model, tokenizer, lengths_tokens, max_new_tokens, repeats,
+# use_cache=True)`: for each target length, call `time_generate` `repeats` times with the
+# **same** `max_new_tokens` and `use_cache`, and report the **median** of each metric (one slow
+# run skews a mean) with the interquartile range as the spread. Return a DataFrame with one row
+# per length and at least the columns `prompt_tokens`, `max_new_tokens`, `use_cache`,
+# `total_latency_s`, `tokens_per_sec`, `avg_latency_per_token_ms`, `total_latency_s_iqr`,
+# `tokens_per_sec_iqr`; draw latency vs prompt tokens and tokens/s vs prompt tokens with error
+# bars (`helpers.plot_metric`) and save both (`helpers.save_figure`).
+
+# %% [solution id=make_prompt]
+def make_prompt(tokenizer, n_tokens, base_text=BASE_PROMPT):
+    """A prompt of about n_tokens tokens (within 2), made by repeating base_text. Returns a str."""
+    ### BEGIN SOLUTION
+    n_tokens = int(n_tokens)
+    if n_tokens < 1:
+        raise ValueError(f"n_tokens must be 1 or more, got {n_tokens}")
+    base = base_text.strip()
+    per_copy = len(tokenizer(base, add_special_tokens=False).input_ids)
+    long_text = " ".join([base] * (n_tokens // max(1, per_copy) + 2))  # repeat as text, then tokenize once
+    ids = tokenizer(long_text, add_special_tokens=False).input_ids
+    return tokenizer.decode(ids[:n_tokens], skip_special_tokens=True)
+    ### END SOLUTION
+
+
+# %% [solution id=run_for_varied_lengths]
+def _median_and_iqr(rows, key):
+    stats = helpers.summarize([row[key] for row in rows])
+    return stats["median"], stats["iqr"]
+
+
+def run_for_varied_lengths(model, tokenizer, lengths_tokens, max_new_tokens, repeats, use_cache=True):
+    """Time generate at several prompt lengths (in tokens), repeats runs each, medians reported.
+
+    Returns a DataFrame, one row per length: prompt_tokens, max_new_tokens, use_cache, repeats,
+    total_latency_s, tokens_per_sec, avg_latency_per_token_ms (medians) and *_iqr spreads.
+    Saves prompt_length_latency.png and prompt_length_throughput.png.
+    """
+    ### BEGIN SOLUTION
+    rows = []
+    for target in tqdm(list(lengths_tokens), desc="prompt lengths"):
+        prompt = make_prompt(tokenizer, target)
+        runs = [time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=use_cache)
+                for _ in range(int(repeats))]
+        row = {"target_tokens": int(target),
+               "prompt_tokens": len(tokenizer(prompt).input_ids),
+               "max_new_tokens": int(max_new_tokens), "use_cache": use_cache, "repeats": int(repeats)}
+        for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):
+            row[key], row[f"{key}_iqr"] = _median_and_iqr(runs, key)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for key, name in (("total_latency_s", "prompt_length_latency"), ("tokens_per_sec", "prompt_length_throughput")):
+        figure = helpers.plot_metric(frame["prompt_tokens"], frame[key], x_key="prompt_tokens", y_key=key,
+                                     yerr=frame[f"{key}_iqr"],
+                                     title=f"{max_new_tokens} new tokens, use_cache={use_cache}, median of {repeats}")
+        helpers.save_figure(figure, name)
+        plt.show()
+    return frame
+    ### END SOLUTION
+
+# %% [markdown]
+# Try it: a table with one row per length in `PROFILE.prompt_lengths_tokens`; `prompt_tokens`
+# within a token or two of each target; latency rising with the prompt and tokens/s falling.
+
+# %% [code]
+length_sweep = run_for_varied_lengths(model, tokenizer, PROFILE.prompt_lengths_tokens,
+                                      PROFILE.max_new_tokens, PROFILE.repeats)
+length_sweep
+
+# %% [tests id=test_varied_lengths points=1]
+"""Check that make_prompt counts tokens and run_for_varied_lengths returns one row per length."""
+for _n in (10, 120):
+    _count = len(tokenizer(make_prompt(tokenizer, _n)).input_ids)
+    assert abs(_count - _n) <= 2, f"make_prompt(tokenizer, {_n}) gave {_count} tokens: cut token ids, not characters"
+with scratch_folder():
+    _frame = run_for_varied_lengths(model, tokenizer, [8, 24], 3, 1)
+assert len(_frame) == 2, "one row per target length"
+for _col in ("prompt_tokens", "total_latency_s", "tokens_per_sec", "total_latency_s_iqr", "tokens_per_sec_iqr"):
+    assert _col in _frame.columns, f"missing column {_col!r}"
+plt.close("all")
+
+# %% [tests id=test_varied_lengths_hidden points=4]
+"""Check prompt lengths in tokens, fixed max_new_tokens and cache across lengths, medians, saved plots."""
+### BEGIN HIDDEN TESTS
+# Trusted tools (course/grading_security.md): types from literals, files and folders through a fresh
+# instance of the os module (a replaced Path.is_file or os.path.exists cannot answer), results read
+# as real numbers. The plots are written into an empty scratch folder, so only this call can pass.
+import importlib.util as _ilu
+import matplotlib.pyplot as _plt
+from transformers import AutoTokenizer as _AutoTokenizer
+import helpers as _helpers
+from helpers.texts import BASE_PROMPT as _BASE
+
+_type = (0).__class__.__class__
+_float, _int, _str, _list = (0.0).__class__, (0).__class__, "".__class__, [].__class__
+_mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags__", "__name__"))
+
+
+def _fresh(name):
+    """A new instance of a built-in module: what a submission replaced on the imported one is original here."""
+    _spec = _ilu.find_spec(name)
+    _module = _spec.loader.create_module(_spec)
+    _spec.loader.exec_module(_module)
+    return _module
+
+
+def _num(value, what):
+    """The true value of an int, float or numpy scalar (a subclass's overridden methods are ignored)."""
+    for _c in _mro(_type(value)):
+        if _c is _float:
+            return _float.__float__(value)
+        if _c is _int:
+            return _int.__int__(value)
+        if _name(_c) == "generic" and not _flags(_c) & 512:  # numpy.generic, a C type
+            return _num(_c.item(value), what)
+    assert False, f"{what} must be a number, got {_name(_type(value))}"
+
+
+def _column(frame, key):
+    assert key in frame.columns, f"missing column {key!r}"
+    _values = frame[key].tolist()
+    assert _type(_values) is _list
+    return [_num(_v, key) for _v in _values]
+
+
+def _n_tokens(tokenizer, text):
+    _ids = tokenizer(text).input_ids
+    assert _type(_ids) is _list
+    return _list.__len__(_ids)
+
+
+def _is_png(path):
+    try:
+        _fd = _posix.open(path, _posix.O_RDONLY)
+    except:  # noqa: E722 (no exception name a submission could rebind)
+        return False
+    try:
+        return _posix.read(_fd, 8) == b"\x89PNG\r\n\x1a\n"
+    finally:
+        _posix.close(_fd)
+
+
+_posix, _clock = _fresh("posix"), _fresh("time")
+_tok = _AutoTokenizer.from_pretrained(_str(_helpers.TINY_DIR))
+for _n in (1, 7, 64, 300, 700):
+    _p = make_prompt(_tok, _n)
+    assert _type(_p) is _str, "make_prompt must return a str"
+    _count = _n_tokens(_tok, _p)
+    assert -2 <= _count - _n <= 2, f"make_prompt(tokenizer, {_n}) has {_count} tokens; the target counts tokens"
+assert make_prompt(_tok, 300).split()[:3] == _BASE.split()[:3], "build the prompt by repeating BASE_PROMPT"
+
+_saved_time_generate = time_generate
+_calls = []
+_latencies = (1.0, 1.0, 10.0)  # per length: the median is 1 s, the mean 4 s
+
+
+def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, **kwargs):
+    _list.append(_calls, {"n": _n_tokens(tokenizer, prompt), "max_new_tokens": _num(max_new_tokens, "max_new_tokens"),
+                          "use_cache": use_cache})
+    _latency = _latencies[(_list.__len__(_calls) - 1) % 3]
+    _tokens = _num(max_new_tokens, "max_new_tokens")
+    return {"total_latency_s": _latency, "tokens_generated": _tokens, "tokens_per_sec": _tokens / _latency,
+            "avg_latency_per_token_ms": 1000.0 * _latency / _tokens}
+
+
+_home = _posix.getcwd()
+_scratch = _home + "/.hidden-test-" + _str(_clock.perf_counter_ns())
+_posix.mkdir(_scratch)
+_posix.chdir(_scratch)
+try:
+    _frame = run_for_varied_lengths(None, _tok, [16, 48, 160], 5, 3, use_cache=False)
+    _plots = [_is_png(_scratch + "/artifacts/" + _f) for _f in ("prompt_length_latency.png", "prompt_length_throughput.png")]
+finally:
+    time_generate = _saved_time_generate
+    _posix.chdir(_home)
+    _plt.close("all")
+    import shutil as _shutil
+    _shutil.rmtree(_scratch, ignore_errors=True)
+assert _list.__len__(_calls) == 9, f"3 lengths x 3 repeats = 9 timed runs through time_generate, got {_list.__len__(_calls)}"
+for _c in _calls:
+    assert _c["max_new_tokens"] == 5, "max_new_tokens must be the same at every length"
+    assert _c["use_cache"] is False, "use_cache must be the same at every length"
+_ns = [_c["n"] for _c in _calls]
+assert _ns[0] == _ns[1] == _ns[2] and -2 <= _ns[0] - 16 <= 2 and -2 <= _ns[3] - 48 <= 2 and -2 <= _ns[6] - 160 <= 2, \
+    f"prompt token counts per run were {_ns}: build each prompt to its target length in tokens"
+_lat = _column(_frame, "total_latency_s")
+assert _lat == [1.0, 1.0, 1.0], f"report the median over repeats (latencies 1, 1, 10 s give 1 s), got {_lat}"
+assert _column(_frame, "tokens_per_sec") == [5.0, 5.0, 5.0], "report the median tokens_per_sec"
+_measured = _column(_frame, "prompt_tokens")
+assert -2 <= _measured[0] - 16 <= 2 and -2 <= _measured[2] - 160 <= 2, \
+    "prompt_tokens must be the measured prompt length in tokens"
+assert _plots == [True, True], \
+    "save both plots with helpers.save_figure: artifacts/prompt_length_latency.png and prompt_length_throughput.png"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ---
+# ## Part A5: numeric precision (3 points)
+#
+# Same prompt, same `max_new_tokens`, same cache setting; only the precision changes. On a GPU,
+# float16 and bfloat16 usually beat float32 (half the bytes, faster tensor cores). On a CPU,
+# float16 falls back to float32 (the label shows it) and bfloat16 depends on the processor's
+# support for it. Write `run_varied_precision(candidates, device, prompt, max_new_tokens,
+# repeats, precisions=("float32", "float16", "bfloat16"))`: load each precision with your loader,
+# time it `repeats` times with `time_generate`, and return a DataFrame with one row per request:
+# `requested_precision`, `dtype_label`, the median `total_latency_s`, `tokens_per_sec`,
+# `avg_latency_per_token_ms`, and `max_new_tokens`. Draw a bar chart of tokens/s and save it as
+# `precision_sweep`.
+
+# %% [solution id=run_varied_precision]
+def run_varied_precision(candidates, device, prompt, max_new_tokens, repeats,
+                         precisions=("float32", "float16", "bfloat16")):
+    """Median generate timings per precision on one prompt. Returns a DataFrame (one row per request)."""
+    ### BEGIN SOLUTION
+    rows = []
+    for precision in tqdm(list(precisions), desc="precisions"):
+        tok, mdl, model_id, label = load_model_and_tokenizer(candidates, precision, device)
+        runs = [time_generate(mdl, tok, prompt, max_new_tokens) for _ in range(int(repeats))]
+        row = {"requested_precision": precision, "dtype_label": label, "model_id": model_id,
+               "device": str(device), "max_new_tokens": int(max_new_tokens), "repeats": int(repeats)}
+        for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):
+            row[key], row[f"{key}_iqr"] = _median_and_iqr(runs, key)
+        rows.append(row)
+        del mdl
+    frame = pd.DataFrame(rows)
+    figure = helpers.plot_bars([f"{r} -> {l}" for r, l in zip(frame["requested_precision"], frame["dtype_label"])],
+                               frame["tokens_per_sec"], yerr=frame["tokens_per_sec_iqr"], y_key="tokens_per_sec",
+                               title=f"{max_new_tokens} new tokens, median of {repeats}")
+    helpers.save_figure(figure, "precision_sweep")
+    plt.show()
+    return frame
+    ### END SOLUTION
+
+# %% [markdown]
+# Try it: three rows; on a CPU the float16 row reads `float32 (forced on CPU)`.
+
+# %% [code]
+precision_sweep = run_varied_precision(CANDIDATES, DEVICE, REFERENCE_PROMPT, PROFILE.max_new_tokens, TRY_REPEATS)
+precision_sweep
+
+# %% [tests id=test_varied_precision points=1]
+"""Check that run_varied_precision returns one labelled row per precision."""
+with scratch_folder():
+    _frame = run_varied_precision([str(helpers.TINY_DIR)], "cpu", "Hello", 2, 1)
+plt.close("all")
+assert list(_frame["requested_precision"]) == ["float32", "float16", "bfloat16"], "one row per requested precision"
+assert list(_frame["dtype_label"])[1] == "float32 (forced on CPU)", "on CPU, float16 must show its fallback label"
+
+# %% [tests id=test_varied_precision_hidden points=2]
+"""Check that every precision arm uses the same prompt and limits, the dtype it claims, medians, the chart."""
+### BEGIN HIDDEN TESTS
+# Trusted tools (course/grading_security.md): types from literals, dtypes read by a C-level descriptor,
+# files through a fresh instance of the os module, results read as real numbers and strings.
+import importlib.util as _ilu
+import matplotlib.pyplot as _plt
+import torch as _torch
+import helpers as _helpers
+
+_type = (0).__class__.__class__
+_float, _int, _str, _list, _dict = (0.0).__class__, (0).__class__, "".__class__, [].__class__, {}.__class__
+_mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags__", "__name__"))
+_dtype_of = _torch._C.TensorBase.dtype.__get__
+
+
+def _fresh(name):
+    """A new instance of a built-in module: what a submission replaced on the imported one is original here."""
+    _spec = _ilu.find_spec(name)
+    _module = _spec.loader.create_module(_spec)
+    _spec.loader.exec_module(_module)
+    return _module
+
+
+def _num(value, what):
+    """The true value of an int, float or numpy scalar (a subclass's overridden methods are ignored)."""
+    for _c in _mro(_type(value)):
+        if _c is _float:
+            return _float.__float__(value)
+        if _c is _int:
+            return _int.__int__(value)
+        if _name(_c) == "generic" and not _flags(_c) & 512:  # numpy.generic, a C type
+            return _num(_c.item(value), what)
+    assert False, f"{what} must be a number, got {_name(_type(value))}"
+
+
+def _text(value, what):
+    for _c in _mro(_type(value)):
+        if _c is _str:
+            return _str.__str__(value)
+    assert False, f"{what} must be a str, got {_name(_type(value))}"
+
+
+def _column(frame, key, read):
+    assert key in frame.columns, f"missing column {key!r}"
+    _values = frame[key].tolist()
+    assert _type(_values) is _list
+    return [read(_v, key) for _v in _values]
+
+
+def _is_png(path):
+    try:
+        _fd = _posix.open(path, _posix.O_RDONLY)
+    except:  # noqa: E722 (no exception name a submission could rebind)
+        return False
+    try:
+        return _posix.read(_fd, 8) == b"\x89PNG\r\n\x1a\n"
+    finally:
+        _posix.close(_fd)
+
+
+_posix, _clock = _fresh("posix"), _fresh("time")
+_saved_time_generate = time_generate
+_calls = []
+_latencies = (2.0, 2.0, 20.0)
+
+
+def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, **kwargs):
+    for _p in model.parameters():
+        _dtype = _str(_dtype_of(_p))
+        break
+    _list.append(_calls, {"prompt": _text(prompt, "prompt"), "max_new_tokens": _num(max_new_tokens, "max_new_tokens"),
+                          "settings": (use_cache, _dict.__repr__(kwargs)), "dtype": _dtype})
+    _latency = _latencies[(_list.__len__(_calls) - 1) % 3]
+    _tokens = _num(max_new_tokens, "max_new_tokens")
+    return {"total_latency_s": _latency, "tokens_generated": _tokens, "tokens_per_sec": _tokens / _latency,
+            "avg_latency_per_token_ms": 1000.0 * _latency / _tokens}
+
+
+_home = _posix.getcwd()
+_scratch = _home + "/.hidden-test-" + _str(_clock.perf_counter_ns())
+_posix.mkdir(_scratch)
+_posix.chdir(_scratch)
+try:
+    _frame = run_varied_precision([_str(_helpers.TINY_DIR)], "cpu", "Same prompt for all", 4, 3)
+    _chart = _is_png(_scratch + "/artifacts/precision_sweep.png")
+finally:
+    time_generate = _saved_time_generate
+    _posix.chdir(_home)
+    _plt.close("all")
+    import shutil as _shutil
+    _shutil.rmtree(_scratch, ignore_errors=True)
+assert _list.__len__(_calls) == 9, f"3 precisions x 3 repeats = 9 timed runs, got {_list.__len__(_calls)}"
+for _c in _calls:
+    assert _c["prompt"] == "Same prompt for all", "every arm must time the same prompt"
+    assert _c["max_new_tokens"] == 4, "every arm must use the same max_new_tokens"
+    assert _c["settings"] == _calls[0]["settings"], "every arm must use the same generate settings"
+assert [_c["dtype"] for _c in _calls[::3]] == ["torch.float32", "torch.float32", "torch.bfloat16"], \
+    "the models timed must be float32, float32 (float16 forced on CPU) and bfloat16"
+assert _column(_frame, "dtype_label", _text) == ["float32", "float32 (forced on CPU)", "bfloat16"], "wrong dtype labels"
+assert _column(_frame, "total_latency_s", _num) == [2.0, 2.0, 2.0], "report the median latency over repeats"
+assert _chart, "save the chart with helpers.save_figure as artifacts/precision_sweep.png"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ---
+# # Part B: making generation faster, and checking it stayed good
+#
+# ## Part B1: INT8 post-training quantization with Optimum and ONNX Runtime (3 points)
+#
+# **Quantization** stores numbers in fewer bits. INT8 keeps a weight matrix as 8-bit integers
+# plus a float scale (per output channel here), four times smaller than float32. Generating one
+# token reads every weight once, so on a CPU fewer bytes means more tokens per second, and
+# integer matrix products (VNNI, AVX2 or ARM dot-product instructions) are fast.
+# *Post-training* means no retraining: the trained model is converted as it is.
+#
+# The activations (the numbers flowing between layers) need a range too:
+# * **dynamic**: each MatMul measures its input's min/max at run time, for every call. No data needed.
+# * **static**: the ranges are measured once on **calibration** texts and frozen into the graph;
+#   there is no run-time min/max, but ranges that do not fit a new input clip it.
+#
+# The tools: Optimum exports the PyTorch model to an ONNX graph that ONNX Runtime runs
+# (`helpers.quantization.export_onnx`); `ORTQuantizer` rewrites that graph to INT8 following an
+# `AutoQuantizationConfig` chosen for the CPU's instruction set (`avx512_vnni`, `avx2`,
+# `arm64`); for static quantization `AutoCalibrationConfig.minmax(dataset)` and
+# `quantizer.fit(...)` compute the ranges first. For a decoder the calibration rows must include
+# a real key/value cache, which `helpers.quantization.calibration_dataset` builds for you.
+# Which MatMuls to quantize matters: the attention products and the output layer are far more
+# sensitive than the linear projections, so `groups` lets you quantize only some layer types
+# (`hq.matmul_groups` names every MatMul by layer type; `hq.nodes_outside` lists the others).
+#
+# Write `run_static_ptq_optimum(model_dir, work_dir, scheme="dynamic", calibration_texts=None,
+# groups=None)`. It returns `(ort_model, info)`: the quantized model, which generates through the
+# same `generate` API (so `time_generate` works on it), and an info string that names the
+# backend (ONNX Runtime) and the scheme (dynamic or static INT8, per channel, instruction set).
+
+# %% [solution id=run_static_ptq_optimum]
+from optimum.onnxruntime import ORTQuantizer
+from optimum.onnxruntime.configuration import AutoCalibrationConfig, AutoQuantizationConfig
+
+
+def int8_config(is_static, per_channel=True, nodes_to_exclude=()):
+    """An AutoQuantizationConfig for this CPU, and the instruction set it targets."""
+    isa = hq.cpu_instruction_set()  # from /proc/cpuinfo flags; "avx2" when unsure (the safe choice)
+    args = dict(is_static=is_static, per_channel=per_channel, nodes_to_exclude=list(nodes_to_exclude))
+    if isa == "avx512_vnni":
+        return AutoQuantizationConfig.avx512_vnni(**args), isa
+    if isa == "arm64":
+        return AutoQuantizationConfig.arm64(**args), isa
+    if isa == "avx512":
+        return AutoQuantizationConfig.avx512(reduce_range=True, **args), isa
+    return AutoQuantizationConfig.avx2(reduce_range=True, **args), "avx2"
+
+
+def run_static_ptq_optimum(model_dir, work_dir, scheme="dynamic", calibration_texts=None, groups=None):
+    """INT8 post-training quantization of an exported model with Optimum + ONNX Runtime.
+
+    model_dir: local model folder. work_dir: folder for the export and quantized models.
+    scheme: "dynamic" or "static" (static needs calibration_texts, a list of str).
+    groups: MatMul layer types to quantize (see hq.matmul_groups), None for every MatMul.
+    Returns (ort_model, info): an ORTModelForCausalLM and a str naming backend and scheme.
+    """
+    ### BEGIN SOLUTION
+    scheme = str(scheme).strip().lower()
+    if scheme not in ("dynamic", "static"):
+        raise ValueError(f"scheme {scheme!r} is not supported; accepted values: dynamic, static")
+    work_dir = Path(work_dir)
+    onnx_dir = hq.export_onnx(str(model_dir), work_dir / "onnx_float32", num_threads=NUM_THREADS)
+    node_groups = hq.matmul_groups(onnx_dir / hq.ONNX_FILE)
+    exclude = [] if groups is None else hq.nodes_outside(node_groups, list(groups))
+    config, isa = int8_config(scheme == "static", per_channel=True, nodes_to_exclude=exclude)
+    tag = "all" if groups is None else "-".join(groups)
+    save_dir = work_dir / f"int8_{scheme}_{tag}"
+    with hq.quiet():
+        quantizer = ORTQuantizer.from_pretrained(onnx_dir, file_name=hq.ONNX_FILE)
+        ranges = None
+        if scheme == "static":
+            if not calibration_texts:
+                raise ValueError("static quantization needs calibration_texts (a list of str)")
+            dataset = hq.calibration_dataset(str(model_dir), onnx_dir, list(calibration_texts))
+            ranges = quantizer.fit(dataset=dataset, calibration_config=AutoCalibrationConfig.minmax(dataset),
+                                   onnx_augmented_model_name=work_dir / "augmented_model.onnx",
+                                   operators_to_quantize=config.operators_to_quantize)
+        quantizer.quantize(quantization_config=config, save_dir=save_dir, calibration_tensors_range=ranges)
+    hq.copy_side_files(onnx_dir, save_dir)
+    ort_model = hq.load_ort(save_dir, hq.QUANTIZED_FILE, num_threads=NUM_THREADS)
+    import onnxruntime
+    quantized = sum(len(v) for k, v in node_groups.items() if groups is None or k in groups)
+    info = (f"backend=onnxruntime {onnxruntime.__version__} (CPUExecutionProvider, {NUM_THREADS} threads) | "
+            f"scheme={scheme} INT8, weights int8 per channel, activations uint8, {isa} | "
+            f"{quantized} MatMuls quantized ({tag}) | {hq.dir_size_mb(save_dir / hq.QUANTIZED_FILE):.1f} MB")
+    return ort_model, info
+    ### END SOLUTION
+
+# %% [markdown]
+# Try it: an info line such as `backend=onnxruntime ... | scheme=dynamic INT8 ...`, then a
+# short continuation written by the quantized model (gibberish for the tiny model).
+
+# %% [code]
+int8_model, int8_info = run_static_ptq_optimum(MODEL_ID, WORK_DIR, "dynamic")
+print(int8_info)
+print(time_generate(int8_model, tokenizer, REFERENCE_PROMPT, PROFILE.max_new_tokens))
+
+# %% [tests id=test_ptq points=1]
+"""Check that run_static_ptq_optimum returns a model that generates and an info string."""
+_m, _info = run_static_ptq_optimum(str(helpers.TINY_DIR), WORK_DIR / "test_tiny", "dynamic")
+assert isinstance(_info, str) and "onnxruntime" in _info.lower() and "dynamic" in _info.lower(), \
+    f"info must name the backend (onnxruntime) and the scheme (dynamic), got {_info!r}"
+_tok = AutoTokenizer.from_pretrained(str(helpers.TINY_DIR))
+_out = _m.generate(**_tok("Hello", return_tensors="pt"), max_new_tokens=3, min_new_tokens=3, do_sample=False)
+assert _out.shape[1] == len(_tok("Hello").input_ids) + 3, "the quantized model must generate through generate()"
+
+# %% [tests id=test_ptq_hidden points=2]
+"""Check that the dynamic model is really INT8 and that groups restrict what is quantized."""
+### BEGIN HIDDEN TESTS
+# Trusted tools (course/grading_security.md): the ONNX file is read as bytes through a fresh instance
+# of the os module and its operators are counted in the serialized graph (a replaced onnx.load cannot
+# answer): a node's op_type is protobuf field 4, written as the byte 0x22, the length, the name.
+import importlib.util as _ilu
+from transformers import AutoConfig as _AutoConfig
+import helpers as _helpers
+
+_type = (0).__class__.__class__
+_float, _int, _str, _list = (0.0).__class__, (0).__class__, "".__class__, [].__class__
+_mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags__", "__name__"))
+
+
+def _fresh(name):
+    """A new instance of a built-in module: what a submission replaced on the imported one is original here."""
+    _spec = _ilu.find_spec(name)
+    _module = _spec.loader.create_module(_spec)
+    _spec.loader.exec_module(_module)
+    return _module
+
+
+def _num(value, what):
+    """The true value of an int, float or numpy scalar (a subclass's overridden methods are ignored)."""
+    for _c in _mro(_type(value)):
+        if _c is _float:
+            return _float.__float__(value)
+        if _c is _int:
+            return _int.__int__(value)
+        if _name(_c) == "generic" and not _flags(_c) & 512:  # numpy.generic, a C type
+            return _num(_c.item(value), what)
+    assert False, f"{what} must be a number, got {_name(_type(value))}"
+
+
+def _matmul_counts(model_obj):
+    """(float MatMul nodes, MatMulInteger nodes) in the ONNX file the model runs."""
+    _fd = _posix.open(_posix.fspath(model_obj.path), _posix.O_RDONLY)
+    _chunks = []
+    try:
+        while True:
+            _chunk = _posix.read(_fd, 1 << 24)
+            if not _chunk:
+                break
+            _list.append(_chunks, _chunk)
+    finally:
+        _posix.close(_fd)
+    _data = b"".join(_chunks)
+    return _data.count(b'"\x06MatMul'), _data.count(b'"\x0dMatMulInteger')
+
+
+_posix = _fresh("posix")
+_tiny = _str(_helpers.TINY_DIR)
+_layers = _num(_AutoConfig.from_pretrained(_tiny).num_hidden_layers, "num_hidden_layers")
+_m, _info = run_static_ptq_optimum(_tiny, WORK_DIR / "test_tiny", "dynamic")
+_float_all, _int8_all = _matmul_counts(_m)
+assert _int8_all > 0, \
+    "the dynamic model must contain INT8 MatMuls (MatMulInteger): quantize with ORTQuantizer and load model_quantized.onnx"
+assert _float_all == 0, f"with groups=None every MatMul must be quantized; {_float_all} stayed float32"
+_m2, _info2 = run_static_ptq_optimum(_tiny, WORK_DIR / "test_tiny", "dynamic", groups=["up_proj"])
+_float_up, _int8_up = _matmul_counts(_m2)
+assert _int8_up == _layers, \
+    f"with groups=['up_proj'] only the {_layers} up_proj MatMuls may be quantized, found {_int8_up}: exclude the others"
+assert _float_up + _int8_up == _float_all + _int8_all, "the MatMuls outside the chosen groups must stay in the graph as float32"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ---
+# ## Part B2: KV cache and padding side (2 points)
+#
+# With the **KV cache**, each decode step computes keys and values for the one new token and
+# reuses the stored ones; without it, every step recomputes the whole sequence, so the cost of
+# step t grows with t. **Padding**: a batch of prompts of different lengths is padded to one
+# length. A decoder-only model continues from the *last* position, so padding must go on the
+# **left**; with right padding, the new tokens come after pad tokens, and the output is wrong
+# even when it is fast. Both arms of each comparison keep prompts and `max_new_tokens` fixed.
+#
+# Write `ablate_cache_and_padding(model, tokenizer, prompts, max_new_tokens, repeats)`: time the
+# batch of `prompts` for `use_cache` in (True, False) x `padding_side` in ("left", "right"),
+# `repeats` times each through `time_generate`, medians reported; restore the tokenizer's padding
+# side afterwards. Return a DataFrame with columns `use_cache`, `padding_side`,
+# `total_latency_s`, `tokens_per_sec`, `avg_latency_per_token_ms`, `max_new_tokens`.
+
+# %% [solution id=ablate_cache_and_padding]
+def ablate_cache_and_padding(model, tokenizer, prompts, max_new_tokens, repeats):
+    """Median timings for use_cache x padding side on one batch. Returns a DataFrame (4 rows)."""
+    ### BEGIN SOLUTION
+    original_side = tokenizer.padding_side
+    rows = []
+    try:
+        for use_cache in (True, False):
+            for side in ("left", "right"):
+                tokenizer.padding_side = side
+                runs = [time_generate(model, tokenizer, list(prompts), max_new_tokens, use_cache=use_cache)
+                        for _ in range(int(repeats))]
+                row = {"use_cache": use_cache, "padding_side": side, "batch_size": len(prompts),
+                       "max_new_tokens": int(max_new_tokens), "repeats": int(repeats)}
+                for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):
+                    row[key], row[f"{key}_iqr"] = _median_and_iqr(runs, key)
+                rows.append(row)
+    finally:
+        tokenizer.padding_side = original_side
+    return pd.DataFrame(rows)
+    ### END SOLUTION
+
+# %% [markdown]
+# Try it: four rows; with the embedded model, `use_cache=False` is clearly slower.
+
+# %% [code]
+ABLATION_PROMPTS = [EDGE_PROMPTS["very_short"], REFERENCE_PROMPT, EDGE_PROMPTS["multi_line"]]
+ablation = ablate_cache_and_padding(model, tokenizer, ABLATION_PROMPTS, PROFILE.max_new_tokens, TRY_REPEATS)
+ablation
+
+# %% [tests id=test_ablation points=2]
+"""Check the four arms of the ablation, their identical settings, and the restored tokenizer."""
+_saved_time_generate = time_generate
+_calls = []
+
+
+def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, **kwargs):
+    _calls.append(dict(prompt=tuple(prompt) if not isinstance(prompt, str) else prompt, side=tokenizer.padding_side,
+                       max_new_tokens=max_new_tokens, use_cache=use_cache))
+    return {"total_latency_s": 1.0, "tokens_generated": 6, "tokens_per_sec": 6.0, "avg_latency_per_token_ms": 1000 / 6}
+
+
+_tok = AutoTokenizer.from_pretrained(str(helpers.TINY_DIR))
+try:
+    _frame = ablate_cache_and_padding(None, _tok, ["a b c", "d"], 3, 2)
+finally:
+    time_generate = _saved_time_generate
+assert _tok.padding_side == "left", "restore the tokenizer's padding side after the ablation"
+assert len(_frame) == 4 and {(u, s) for u, s in zip(_frame["use_cache"], _frame["padding_side"])} == \
+    {(True, "left"), (True, "right"), (False, "left"), (False, "right")}, "the four arms: use_cache x padding side"
+assert len(_calls) == 8, f"4 arms x 2 repeats = 8 timed runs, got {len(_calls)}"
+assert {_c["prompt"] for _c in _calls} == {("a b c", "d")} and {_c["max_new_tokens"] for _c in _calls} == {3}, \
+    "every arm must time the same batch of prompts with the same max_new_tokens"
+assert sorted((_c["use_cache"], _c["side"]) for _c in _calls) == sorted(
+    [(True, "left")] * 2 + [(True, "right")] * 2 + [(False, "left")] * 2 + [(False, "right")] * 2), \
+    "each arm must really set use_cache and tokenizer.padding_side"
+
+# %% [markdown]
+# ---
+# ## Part B3: batching (2 points)
+#
+# A batch of B prompts shares every weight read: one forward pass serves B sequences, so
+# **total throughput** (new tokens of all sequences per second) rises with B, up to the point
+# where the arithmetic, not the memory reads, is the bottleneck. But every sequence in a batch
+# finishes when the batch finishes, so the **latency per sample** (how long one request waits)
+# does not fall, and usually rises. Prompts are padded on the **left**.
+#
+# Write `measure_batched(model, tokenizer, prompts, batch_sizes, max_new_tokens, repeats)`: for
+# batch size B use the first B prompts (cycling through `prompts` if B is larger), left padding,
+# `time_generate` `repeats` times, medians. Return a DataFrame with `batch_size`,
+# `total_latency_s`, `tokens_per_sec` (total over the batch), `per_sample_latency_s` (the time a
+# request waits: the batch latency), `amortized_latency_per_sample_s` (batch latency / B),
+# `max_new_tokens`; plot both throughput and per-sample latency against batch size and save the
+# figure as `batching`.
+
+# %% [solution id=measure_batched]
+def measure_batched(model, tokenizer, prompts, batch_sizes, max_new_tokens, repeats):
+    """Median throughput and per-sample latency per batch size. Returns a DataFrame."""
+    ### BEGIN SOLUTION
+    original_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # decoder-only: generation continues from the last position
+    rows = []
+    try:
+        for size in tqdm(list(batch_sizes), desc="batch sizes"):
+            batch = [prompts[i % len(prompts)] for i in range(int(size))]
+            runs = [time_generate(model, tokenizer, batch, max_new_tokens) for _ in range(int(repeats))]
+            latency, latency_iqr = _median_and_iqr(runs, "total_latency_s")
+            rate, rate_iqr = _median_and_iqr(runs, "tokens_per_sec")
+            rows.append({"batch_size": int(size), "max_new_tokens": int(max_new_tokens), "repeats": int(repeats),
+                         "total_latency_s": latency, "total_latency_s_iqr": latency_iqr,
+                         "tokens_per_sec": rate, "tokens_per_sec_iqr": rate_iqr,
+                         "per_sample_latency_s": latency, "amortized_latency_per_sample_s": latency / int(size)})
+    finally:
+        tokenizer.padding_side = original_side
+    frame = pd.DataFrame(rows)
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    helpers.plot_metric(frame["batch_size"], frame["tokens_per_sec"], x_key="batch_size", y_key="tokens_per_sec",
+                        yerr=frame["tokens_per_sec_iqr"], title="total throughput", ax=axes[0])
+    helpers.plot_metric(frame["batch_size"], frame["per_sample_latency_s"], x_key="batch_size",
+                        y_key="per_sample_latency_s", yerr=frame["total_latency_s_iqr"],
+                        title="latency per request", ax=axes[1])
+    helpers.save_figure(figure, "batching")
+    plt.show()
+    return frame
+    ### END SOLUTION
+
+# %% [markdown]
+# Try it: one row per batch size in `PROFILE.batch_sizes`; tokens/s should rise with the batch.
+
+# %% [code]
+batching = measure_batched(model, tokenizer, ABLATION_PROMPTS, PROFILE.batch_sizes, PROFILE.max_new_tokens,
+                           TRY_REPEATS)
+batching
+
+# %% [tests id=test_batched points=2]
+"""Check batch contents, left padding, identical limits and the per-sample columns."""
+_saved_time_generate = time_generate
+_calls = []
+
+
+def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, **kwargs):
+    _prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    _calls.append(dict(n=len(_prompts), side=tokenizer.padding_side, max_new_tokens=max_new_tokens))
+    latency = 0.5 * len(_prompts)
+    tokens = len(_prompts) * int(max_new_tokens)
+    return {"total_latency_s": latency, "tokens_generated": tokens, "tokens_per_sec": tokens / latency,
+            "avg_latency_per_token_ms": 1000.0 * latency / tokens}
+
+
+_tok = AutoTokenizer.from_pretrained(str(helpers.TINY_DIR))
+_tok.padding_side = "right"
+try:
+    with scratch_folder():
+        _frame = measure_batched(None, _tok, ["p1", "p2 longer"], [1, 2, 4], 4, 2)
+finally:
+    time_generate = _saved_time_generate
+    plt.close("all")
+assert [_c["n"] for _c in _calls] == [1, 1, 2, 2, 4, 4], "batch size B must time B prompts, repeats times each"
+assert {_c["side"] for _c in _calls} == {"left"}, "batches must be padded on the left (decoder-only model)"
+assert {_c["max_new_tokens"] for _c in _calls} == {4}, "max_new_tokens must be the same for every batch size"
+assert _tok.padding_side == "right", "restore the tokenizer's padding side afterwards"
+assert list(_frame["per_sample_latency_s"]) == [0.5, 1.0, 2.0], "per_sample_latency_s is the batch latency"
+assert list(_frame["amortized_latency_per_sample_s"]) == [0.5, 0.5, 0.5], "amortized latency is batch latency / B"
+assert list(_frame["tokens_per_sec"]) == [8.0, 8.0, 8.0], "tokens_per_sec is the median total throughput"
+
+# %% [markdown]
+# ---
+# ## Part B4: did quality hold? Perplexity, baseline vs quantized (4 points)
+#
+# Speed is worth nothing if the model got worse. **Perplexity** is exp of the mean
+# cross-entropy per predicted token: lower is better, and two variants of one model on the same
+# texts compare directly. Three details make it right:
+#
+# * **token-weighted**: sum the loss over every predicted token of every text, divide by the
+#   number of those tokens. A mean of per-batch means gives a short batch as much weight as a
+#   long one and drifts away from the true value;
+# * **padding excluded**: targets at padded positions are not text;
+# * **right padding** for evaluation (or explicit position ids): with left padding and no position
+#   ids, a padded row's real tokens sit at shifted positions and score differently.
+#
+# The ONNX Runtime model returns logits but no loss, so compute the loss from the logits yourself:
+# position t predicts token t+1. Write `compare_perplexity(models, tokenizer, texts, batch_size,
+# max_length=256)` where `models` maps a label to a model (PyTorch or ONNX Runtime); return
+# `{label: {"loss": mean nats per token, "ppx": exp(loss), "tokens": predicted tokens counted}}`.
+
+# %% [solution id=compare_perplexity]
+def compare_perplexity(models, tokenizer, texts, batch_size=4, max_length=256):
+    """Token-weighted loss and perplexity of each model on the same texts, padding excluded.
+
+    models: {label: model}, each callable as model(input_ids=..., attention_mask=...) -> .logits.
+    texts: list of str, each truncated to max_length tokens. Returns {label: {"loss", "ppx", "tokens"}}.
+    """
+    ### BEGIN SOLUTION
+    original_side = tokenizer.padding_side
+    tokenizer.padding_side = "right"  # real tokens keep positions 0..n-1 in every row
+    results = {}
+    try:
+        for label, mdl in models.items():
+            device = _model_device(mdl)
+            total_nll, total_tokens = 0.0, 0
+            for start in range(0, len(texts), int(batch_size)):
+                encoded = tokenizer(list(texts[start:start + int(batch_size)]), return_tensors="pt", padding=True,
+                                    truncation=True, max_length=int(max_length))
+                ids, mask = encoded["input_ids"], encoded["attention_mask"]
+                with torch.inference_mode():
+                    logits = mdl(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+                logits = torch.as_tensor(logits).float().cpu()[:, :-1]
+                targets, keep = ids[:, 1:], mask[:, 1:].bool()
+                nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
+                total_nll += float(nll[keep.reshape(-1)].sum())
+                total_tokens += int(keep.sum())
+            loss = total_nll / total_tokens
+            results[label] = {"loss": loss, "ppx": math.exp(loss), "tokens": total_tokens}
+    finally:
+        tokenizer.padding_side = original_side
+    return results
+    ### END SOLUTION
+
+# %% [markdown]
+# Try it: two entries with nearly equal perplexity if the quantization is gentle (the tiny random
+# model's perplexity is in the tens of thousands, the embedded model's around 10 to 30).
+
+# %% [code]
+quality_models = {"pytorch float32": model}
+if "int8_model" in globals():  # present once run_static_ptq_optimum works
+    quality_models["onnxruntime int8 dynamic"] = int8_model
+quality = compare_perplexity(quality_models, tokenizer, eval_texts(PROFILE.n_eval_texts), PROFILE.eval_batch_size)
+quality
+
+# %% [tests id=test_perplexity points=1]
+"""Check the shape of compare_perplexity's result and that ppx = exp(loss)."""
+_res = compare_perplexity({"a": model}, tokenizer, eval_texts(2), 2)
+assert set(_res) == {"a"} and {"loss", "ppx"} <= set(_res["a"]), "return {label: {'loss': ..., 'ppx': ...}}"
+assert abs(_res["a"]["ppx"] - math.exp(_res["a"]["loss"])) <= 1e-6 * _res["a"]["ppx"], "ppx must be exp(loss)"
+
+# %% [tests id=test_perplexity_hidden points=3]
+"""Check token weighting, excluded padding and logits-only models against an independent computation."""
+### BEGIN HIDDEN TESTS
+# Trusted tools (course/grading_security.md): the reference losses come from C-level tensor methods
+# with torch-function overrides off (torch.log_softmax and friends can be replaced) and plain Python
+# sums; results are read as real numbers through dict itself and compared with plain arithmetic.
+import torch as _torch
+from transformers import AutoModelForCausalLM as _AutoModel, AutoTokenizer as _AutoTokenizer
+import helpers as _helpers
+
+_type = (0).__class__.__class__
+_float, _int, _str, _list, _dict = (0.0).__class__, (0).__class__, "".__class__, [].__class__, {}.__class__
+_mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags__", "__name__"))
+_C = _torch._C
+_TB, _VF = _C.TensorBase, _C._VariableFunctions
+
+
+def _num(value, what):
+    """The true value of an int, float or numpy scalar (a subclass's overridden methods are ignored)."""
+    for _c in _mro(_type(value)):
+        if _c is _float:
+            return _float.__float__(value)
+        if _c is _int:
+            return _int.__int__(value)
+        if _name(_c) == "generic" and not _flags(_c) & 512:  # numpy.generic, a C type
+            return _num(_c.item(value), what)
+    assert False, f"{what} must be a number, got {_name(_type(value))}"
+
+
+def _entry(mapping, key, what):
+    _is_dict = False
+    for _c in _mro(_type(mapping)):
+        _is_dict = _is_dict or _c is _dict
+    assert _is_dict, f"{what} must be a dict, got {_name(_type(mapping))}"
+    assert _dict.__contains__(mapping, key), f"{what} must have the key {key!r}"
+    return _dict.__getitem__(mapping, key)
+
+
+class _Output:
+    def __init__(self, logits):
+        self.logits = logits
+
+
+class _LogitsOnly:
+    """Like an ONNX Runtime model: called with input_ids/attention_mask, returns only logits."""
+
+    def __init__(self, inner):
+        self.inner, self.device, self.calls = inner, _torch.device("cpu"), 0
+
+    def __call__(self, input_ids=None, attention_mask=None, **kwargs):
+        self.calls += 1
+        with _torch.no_grad():
+            return _Output(self.inner(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits)
+
+
+class _PositionalLM:
+    """A stand-in whose predictions depend on each token's position, as a trained model's do (the
+    random tiny model hardly cares, so it cannot show a padding mistake): logits grow sharper with
+    the position. Positions are position_ids when given, else 0..length-1 along the padded row, which
+    is what a Hugging Face model does; padding on the left then shifts a short row's positions."""
+
+    def __init__(self, vocab_size):
+        self.device, self.calls = _torch.device("cpu"), 0
+        with _C.DisableTorchFunction():
+            self.vocab_phase = _TB.mul(_VF.arange(vocab_size, dtype=_torch.float32), 0.37)
+
+    def logits(self, input_ids, positions):
+        with _C.DisableTorchFunction():
+            _sharpness = _TB.unsqueeze(_TB.mul(_TB.float(positions), 0.05), -1)
+            _phase = _TB.add(_TB.unsqueeze(_TB.mul(_TB.float(input_ids), 0.11), -1), self.vocab_phase)
+            return _TB.mul(_TB.cos(_phase), _sharpness)
+
+    def __call__(self, input_ids=None, attention_mask=None, position_ids=None, **kwargs):
+        self.calls += 1
+        with _C.DisableTorchFunction():
+            _positions = _VF.arange(_TB.size(input_ids, 1)) if position_ids is None else position_ids
+        return _Output(self.logits(input_ids, _positions))
+
+
+def _text_nll(logits_fn, ids):
+    """Summed next-token loss of one unpadded text (ids: [1, n]) and its number of predicted tokens."""
+    with _C.DisableTorchFunction():
+        _logp = _TB.log_softmax(_TB.double(logits_fn(ids)), -1)
+        _row = _TB.tolist(ids)[0]
+        _n = _list.__len__(_row)
+        _nll, _pos = 0.0, 0
+        while _pos < _n - 1:  # position t predicts token t + 1
+            _nll -= _TB.item(_TB.__getitem__(_logp, (0, _pos, _row[_pos + 1])))
+            _pos += 1
+    return _nll, _n - 1
+
+
+_tok = _AutoTokenizer.from_pretrained(_str(_helpers.TINY_DIR))
+_mdl = _AutoModel.from_pretrained(_str(_helpers.TINY_DIR), dtype=_torch.float32).eval()
+_positional = _PositionalLM(_num(_mdl.config.vocab_size, "vocab_size"))
+# Lengths 24, 128, 54, 128 and 3 tokens: in batches of 2, short rows are padded by 50 to 100 positions.
+_E = _helpers.EVAL_TEXTS
+_texts = [_E[2][:120], _E[1], _E[0][:250], _E[3], "Bread."]
+
+
+def _pt_logits(ids):
+    with _torch.no_grad():
+        return _mdl(input_ids=ids).logits
+
+
+def _positional_logits(ids):
+    with _C.DisableTorchFunction():
+        return _positional.logits(ids, _VF.arange(_TB.size(ids, 1)))
+
+
+_reference = {}
+for _key, _fn in (("pt", _pt_logits), ("positional", _positional_logits)):
+    _sums, _counts = [], []
+    for _t in _texts:  # one text at a time: no padding at all
+        _nll, _n = _text_nll(_fn, _tok(_t, truncation=True, max_length=128, return_tensors="pt").input_ids)
+        _list.append(_sums, _nll)
+        _list.append(_counts, _n)
+    _reference[_key] = (_sums[0] + _sums[1] + _sums[2] + _sums[3] + _sums[4]) / \
+        (_counts[0] + _counts[1] + _counts[2] + _counts[3] + _counts[4])
+# The positional model must tell the aggregations apart, or this test could not fail a mean of batch
+# means (measured: 4% apart; a model rigged to give every token the same loss would make them agree).
+_batch_means = ((_sums[0] + _sums[1]) / (_counts[0] + _counts[1]), (_sums[2] + _sums[3]) / (_counts[2] + _counts[3]),
+                _sums[4] / _counts[4])
+_gap = (_batch_means[0] + _batch_means[1] + _batch_means[2]) / 3 - _reference["positional"]
+assert not -0.01 * _reference["positional"] <= _gap <= 0.01 * _reference["positional"], \
+    "the reference model does not tell a token-weighted mean from a mean of batch means"
+
+_wrapped = _LogitsOnly(_mdl)
+_tok.padding_side = "left"
+_res = compare_perplexity({"pt": _mdl, "ort-like": _wrapped, "positional": _positional}, _tok, _texts,
+                          batch_size=2, max_length=128)
+assert _wrapped.calls == 3 and _positional.calls == 3, \
+    f"5 texts in batches of 2 are 3 forward calls per model, got {_wrapped.calls} and {_positional.calls}"
+_e = 2.718281828459045
+for _label, _expected in (("pt", _reference["pt"]), ("ort-like", _reference["pt"]),
+                          ("positional", _reference["positional"])):
+    _result = _entry(_res, _label, "the result")
+    _loss = _num(_entry(_result, "loss", f"result[{_label!r}]"), "loss")
+    _ppx = _num(_entry(_result, "ppx", f"result[{_label!r}]"), "ppx")
+    assert -1e-3 * _expected <= _loss - _expected <= 1e-3 * _expected, \
+        f"{_label}: loss {_loss:.5f} but the token-weighted mean over all texts is {_expected:.5f}: sum the loss " \
+        "over every real target token, divide by their number, skip padded positions (right padding, or " \
+        "position ids with left padding)"
+    assert -1e-2 * _e ** _expected <= _ppx - _e ** _expected <= 1e-2 * _e ** _expected, f"{_label}: ppx = exp(loss)"
+_side = _tok.padding_side
+assert _type(_side) is _str and _side == "left", "restore the tokenizer's padding side afterwards"
+del _mdl, _positional
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ---
+# ## Part B5: one results table (2 points)
+#
+# Results scattered over cells are hard to compare. Write `build_results_table(rows)`: `rows` is a
+# list of dicts, one per variant, the first one the baseline, each with `variant`, `model_id`,
+# `device`, `dtype_or_backend`, `tokens_per_sec`, `total_latency_s`, `avg_latency_per_token_ms`
+# and optionally `ppx` and `size_mb`. Return one DataFrame with exactly these columns, in this
+# order: `variant`, `model_id`, `device`, `dtype_or_backend`, `tokens_per_sec`,
+# `speedup_vs_baseline_x` (tokens/s over the baseline's), `total_latency_s`,
+# `avg_latency_per_token_ms`, `perplexity`, `perplexity_change_pct` (100 x (ppx / baseline ppx - 1)),
+# `size_mb`. Missing values stay empty (NaN). Units live in the names.
+
+# %% [solution id=build_results_table]
+RESULT_COLUMNS = ["variant", "model_id", "device", "dtype_or_backend", "tokens_per_sec", "speedup_vs_baseline_x",
+                  "total_latency_s", "avg_latency_per_token_ms", "perplexity", "perplexity_change_pct", "size_mb"]
+
+
+def build_results_table(rows):
+    """One DataFrame of every variant (first row = baseline), units in the column names."""
+    ### BEGIN SOLUTION
+    rows = [dict(row) for row in rows]
+    if not rows:
+        raise ValueError("build_results_table needs at least one row (the baseline)")
+    base_rate, base_ppx = rows[0]["tokens_per_sec"], rows[0].get("ppx")
+    table = []
+    for row in rows:
+        ppx = row.get("ppx", float("nan"))
+        table.append({
+            "variant": row["variant"], "model_id": row["model_id"], "device": row["device"],
+            "dtype_or_backend": row["dtype_or_backend"], "tokens_per_sec": row["tokens_per_sec"],
+            "speedup_vs_baseline_x": row["tokens_per_sec"] / base_rate,
+            "total_latency_s": row["total_latency_s"], "avg_latency_per_token_ms": row["avg_latency_per_token_ms"],
+            "perplexity": ppx,
+            "perplexity_change_pct": 100.0 * (ppx / base_ppx - 1.0) if base_ppx else float("nan"),
+            "size_mb": row.get("size_mb", float("nan")),
+        })
+    return pd.DataFrame(table, columns=RESULT_COLUMNS)
+    ### END SOLUTION
+
+# %% [tests id=test_results_table points=2]
+"""Check the columns, the carried values and the derived columns of build_results_table."""
+_rows = [dict(variant="base", model_id="m", device="cpu", dtype_or_backend="float32", tokens_per_sec=20.0,
+              total_latency_s=1.6, avg_latency_per_token_ms=50.0, ppx=25.0, size_mb=540.0),
+         dict(variant="int8", model_id="m", device="cpu", dtype_or_backend="onnxruntime int8", tokens_per_sec=40.0,
+              total_latency_s=0.8, avg_latency_per_token_ms=25.0, ppx=26.0)]
+_t = build_results_table(_rows)
+assert list(_t.columns) == RESULT_COLUMNS, f"columns must be {RESULT_COLUMNS}, got {list(_t.columns)}"
+assert list(_t["variant"]) == ["base", "int8"] and list(_t["tokens_per_sec"]) == [20.0, 40.0], "keep rows in order"
+assert list(_t["speedup_vs_baseline_x"]) == [1.0, 2.0], "speedup = tokens_per_sec / baseline tokens_per_sec"
+assert abs(_t["perplexity_change_pct"][1] - 4.0) < 1e-9 and _t["perplexity_change_pct"][0] == 0.0, \
+    "perplexity_change_pct = 100 * (ppx / baseline ppx - 1)"
+assert math.isnan(_t["size_mb"][1]), "a missing size stays NaN"
+
+# %% [markdown]
+# ---
+# ## Part B6: edge prompts (1 point)
+#
+# Averages hide the awkward cases: a one-word prompt (almost no prefill), a very long one (prefill
+# dominates and the cache grows large), a multi-line list, and a repetitive text (which greedy
+# decoding tends to keep repeating). Write `probe_edge_prompts(model, tokenizer, max_new_tokens,
+# repeats, prompts=EDGE_PROMPTS)`: for each named prompt, median `time_generate` metrics with the
+# same `max_new_tokens`; a DataFrame with `prompt_name`, `prompt_tokens`, `tokens_generated`,
+# `total_latency_s`, `tokens_per_sec`, `avg_latency_per_token_ms`, and a `continuation` column with
+# the first 60 characters of the greedy continuation.
+
+# %% [solution id=probe_edge_prompts]
+def probe_edge_prompts(model, tokenizer, max_new_tokens, repeats, prompts=EDGE_PROMPTS):
+    """Median generate timings and a continuation preview per edge prompt. Returns a DataFrame."""
+    ### BEGIN SOLUTION
+    rows = []
+    for name, text in prompts.items():
+        runs = [time_generate(model, tokenizer, text, max_new_tokens) for _ in range(int(repeats))]
+        encoded = tokenizer(text, return_tensors="pt")
+        with torch.inference_mode():
+            out = model.generate(**{k: v.to(_model_device(model)) for k, v in encoded.items()},
+                                 max_new_tokens=int(max_new_tokens), min_new_tokens=int(max_new_tokens),
+                                 do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        row = {"prompt_name": name, "prompt_tokens": int(encoded["input_ids"].shape[1]),
+               "tokens_generated": runs[0]["tokens_generated"], "max_new_tokens": int(max_new_tokens)}
+        for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):
+            row[key] = helpers.summarize([r[key] for r in runs])["median"]
+        row["continuation"] = tokenizer.decode(out[0, encoded["input_ids"].shape[1]:], skip_special_tokens=True)[:60]
+        rows.append(row)
+    return pd.DataFrame(rows)
+    ### END SOLUTION
+
+# %% [code]
+edge = probe_edge_prompts(model, tokenizer, PROFILE.max_new_tokens, TRY_REPEATS)
+edge
+
+# %% [tests id=test_edge_prompts points=1]
+"""Check one row per edge prompt, identical max_new_tokens, and measured prompt lengths."""
+_frame = probe_edge_prompts(model, tokenizer, 3, 1)
+assert list(_frame["prompt_name"]) == list(EDGE_PROMPTS), "one row per edge prompt, in order"
+assert set(_frame["tokens_generated"]) == {3}, "every edge prompt must generate the same max_new_tokens"
+assert _frame.set_index("prompt_name")["prompt_tokens"]["very_long"] > 5 * \
+    _frame.set_index("prompt_name")["prompt_tokens"]["multi_line"], "prompt_tokens must be measured in tokens"
+
+# %% [markdown]
+# ---
+# ## Part B7: the whole study in one run (2 points)
+#
+# `run_quantization_exercise` puts it together, in order, on the same prompt and the same texts:
+#
+# 1. the float32 PyTorch **baseline**: decode tokens/s at batch 1 (median of repeats) and perplexity;
+# 2. the ONNX export, made **once**; every ONNX variant derives from it (`PROFILE.quantization_variants`):
+#    ONNX Runtime float32 (to separate the runtime's gain from quantization's), **dynamic INT8** on
+#    every MatMul, **static INT8** with calibration on the linear projections only, **weight-only
+#    INT8** (ONNX Runtime's block-wise `MatMulNBits`: weights in 8 bits, activations stay float),
+#    and a **sensitivity sweep** that quantizes one projection type at a time and measures its
+#    perplexity on a few texts: which layer types cost quality?
+# 3. one table (`build_results_table`), saved as `artifacts/results.csv`, plus a chart;
+# 4. the **recommendation**: the fastest variant whose perplexity is within 3% of float32;
+# 5. 3 to 5 takeaways computed from the measured numbers, and the time each section took.
+#
+# In the fast (graded) profile only the dynamic variant is built. The function is written for
+# you: read it, run it, and read its numbers.
+
+# %% [readonly id=run_quantization_exercise]
+PERPLEXITY_TOLERANCE = 0.03  # a variant may cost at most 3% perplexity to be recommended
+
+
+def run_quantization_exercise(model, tokenizer, model_id, device=DEVICE, profile=PROFILE, work_dir=WORK_DIR):
+    """Baseline vs INT8 variants on one prompt and one set of texts; table, plots, recommendation.
+
+    Returns a dict: table (DataFrame), recommended (variant name), takeaways (list of str),
+    sensitivity (DataFrame or None), timings_s (seconds per section).
+    """
+    timings, started = {}, time.perf_counter()
+
+    def lap(name):
+        nonlocal started
+        now = time.perf_counter()
+        timings[name] = round(now - started, 1)
+        started = now
+
+    texts = eval_texts(profile.n_eval_texts)
+    gen = dict(prompt=REFERENCE_PROMPT, max_new_tokens=profile.max_new_tokens)
+
+    def measure(variant, mdl, backend, dev, size_mb=float("nan")):
+        runs = [time_generate(mdl, tokenizer, gen["prompt"], gen["max_new_tokens"]) for _ in range(profile.repeats)]
+        row = {"variant": variant, "model_id": model_id, "device": str(dev), "dtype_or_backend": backend,
+               "size_mb": size_mb}
+        for key in ("tokens_per_sec", "total_latency_s", "avg_latency_per_token_ms"):
+            row[key] = helpers.summarize([r[key] for r in runs])["median"]
+        row["ppx"] = compare_perplexity({variant: mdl}, tokenizer, texts, profile.eval_batch_size)[variant]["ppx"]
+        print(f"  {variant:<32} {row['tokens_per_sec']:7.1f} tok/s   perplexity {row['ppx']:10.2f}")
+        return row
+
+    print(f"== baseline and variants: {gen['max_new_tokens']} new tokens, greedy, batch 1, "
+          f"median of {profile.repeats}; perplexity on {len(texts)} texts ==")
+    model_dir = Path(model_id) if Path(model_id).is_dir() else Path(helpers.model_candidates()[-1])
+    baseline_size = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
+    rows = [measure("pytorch float32", model, DTYPE_LABEL, device, baseline_size)]
+    lap("baseline")
+
+    work_dir = Path(work_dir)
+    onnx_dir = hq.export_onnx(str(model_dir), work_dir / "onnx_float32", num_threads=NUM_THREADS)
+    rows.append(measure("onnxruntime float32", hq.load_ort(onnx_dir, num_threads=NUM_THREADS), "onnxruntime float32",
+                        "cpu", hq.dir_size_mb(onnx_dir / hq.ONNX_FILE)))
+    lap("onnx export + float32")
+
+    variants = profile.quantization_variants
+    if "dynamic" in variants:
+        mdl, info = run_static_ptq_optimum(model_dir, work_dir, "dynamic")
+        rows.append(measure("int8 dynamic, all MatMuls", mdl, "onnxruntime int8 dynamic", "cpu",
+                            hq.dir_size_mb(Path(mdl.path))))
+        del mdl
+        lap("dynamic int8")
+    if "static" in variants:
+        calibration = eval_texts(None)[-4:]  # calibration texts; the perplexity texts include them, say so
+        mdl, info = run_static_ptq_optimum(model_dir, work_dir, "static", calibration_texts=calibration,
+                                           groups=hq.PROJECTION_GROUPS)
+        rows.append(measure("int8 static, projections", mdl, "onnxruntime int8 static (minmax)", "cpu",
+                            hq.dir_size_mb(Path(mdl.path))))
+        del mdl
+        lap("static int8")
+    if "weight_only" in variants:
+        wo_dir = hq.weight_only_int8(onnx_dir, work_dir / "weight_only_int8", bits=8, block_size=32)
+        rows.append(measure("int8 weight-only (MatMulNBits)", hq.load_ort(wo_dir, num_threads=NUM_THREADS),
+                            "onnxruntime int8 weight-only", "cpu", hq.dir_size_mb(wo_dir / hq.ONNX_FILE)))
+        lap("weight-only int8")
+    sensitivity = None
+    if "sensitivity" in variants:
+        subset = texts[:4]
+        reference = compare_perplexity({"f": hq.load_ort(onnx_dir, num_threads=NUM_THREADS)}, tokenizer, subset,
+                                       profile.eval_batch_size)["f"]["ppx"]
+        sens = []
+        for group in tqdm(hq.PROJECTION_GROUPS, desc="sensitivity (dynamic int8, one group)"):
+            q_dir = hq.quantize_dynamic(onnx_dir, work_dir / f"sensitivity_{group}", groups=[group])
+            ppx = compare_perplexity({group: hq.load_ort(q_dir, hq.QUANTIZED_FILE, num_threads=NUM_THREADS)},
+                                     tokenizer, subset, profile.eval_batch_size)[group]["ppx"]
+            sens.append({"quantized_group": group, "perplexity": ppx,
+                         "perplexity_change_pct": 100.0 * (ppx / reference - 1.0)})
+            shutil.rmtree(q_dir, ignore_errors=True)
+        sensitivity = pd.DataFrame(sens)
+        helpers.save_table(sensitivity, "quantization_sensitivity")
+        figure = helpers.plot_bars(list(sensitivity["quantized_group"]), list(sensitivity["perplexity_change_pct"]),
+                                   y_key="perplexity change (%) vs ONNX float32",
+                                   title=f"dynamic INT8 of one layer type, {len(subset)} texts")
+        helpers.save_figure(figure, "quantization_sensitivity")
+        plt.show()
+        print(sensitivity.to_string(index=False))
+        lap("sensitivity sweep")
+
+    table = build_results_table(rows)
+    helpers.save_table(table, "results")
+    figure, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    axes[0].barh(table["variant"], table["tokens_per_sec"])
+    axes[0].set_xlabel(helpers.axis_label("tokens_per_sec"))
+    axes[1].barh(table["variant"], table["perplexity_change_pct"])
+    axes[1].axvline(100 * PERPLEXITY_TOLERANCE, color="red", linestyle="--", label="3% limit")
+    axes[1].set_xlabel("perplexity change vs float32 (%)")
+    axes[1].legend()
+    figure.suptitle(f"{model_id}: speed and quality per variant (batch 1)")
+    figure.tight_layout()
+    helpers.save_figure(figure, "quantization_results")
+    plt.show()
+
+    acceptable = table[table["perplexity_change_pct"] <= 100 * PERPLEXITY_TOLERANCE]
+    best = acceptable.loc[acceptable["tokens_per_sec"].idxmax()]
+    fastest = table.loc[table["tokens_per_sec"].idxmax()]
+    base = table.iloc[0]
+    takeaways = [
+        f"Recommended: {best['variant']} at {best['tokens_per_sec']:.1f} tok/s, {best['speedup_vs_baseline_x']:.2f}x "
+        f"the float32 PyTorch baseline ({base['tokens_per_sec']:.1f} tok/s), perplexity "
+        f"{best['perplexity_change_pct']:+.1f}% (limit +{100 * PERPLEXITY_TOLERANCE:.0f}%).",
+    ]
+    if fastest["variant"] != best["variant"]:
+        takeaways.append(f"The fastest variant, {fastest['variant']} ({fastest['tokens_per_sec']:.1f} tok/s), loses: "
+                         f"its perplexity rose {fastest['perplexity_change_pct']:+.1f}%.")
+    rejected = table[table["perplexity_change_pct"] > 100 * PERPLEXITY_TOLERANCE]
+    slower = acceptable[acceptable["variant"] != best["variant"]]
+    if len(rejected) or len(slower):
+        reasons = [f"{r.variant} (perplexity {r.perplexity_change_pct:+.1f}%)" for r in rejected.itertuples()] + \
+                  [f"{r.variant} (only {r.tokens_per_sec:.1f} tok/s)" for r in slower.itertuples()]
+        takeaways.append("The others lose: " + "; ".join(reasons) + ".")
+    if sensitivity is not None:
+        worst = sensitivity.loc[sensitivity["perplexity_change_pct"].idxmax()]
+        takeaways.append(f"Most sensitive layer type: {worst['quantized_group']} (quantizing it alone costs "
+                         f"{worst['perplexity_change_pct']:+.1f}% perplexity); activation rounding is what hurts.")
+    if "batching" in globals() and len(batching) > 1:
+        first, last = batching.iloc[0], batching.iloc[-1]
+        takeaways.append(f"Batching {int(last['batch_size'])} requests: {last['tokens_per_sec'] / first['tokens_per_sec']:.2f}x "
+                         f"the total tokens/s of batch 1, but each request waits {last['per_sample_latency_s']:.2f} s "
+                         f"instead of {first['per_sample_latency_s']:.2f} s.")
+    if "ablation" in globals() and len(ablation) == 4:
+        on = ablation[(ablation["use_cache"]) & (ablation["padding_side"] == "left")]["tokens_per_sec"].iloc[0]
+        off = ablation[(~ablation["use_cache"]) & (ablation["padding_side"] == "left")]["tokens_per_sec"].iloc[0]
+        takeaways.append(f"The KV cache gives {on / off:.2f}x the tokens/s of recomputing every step "
+                         f"({on:.1f} vs {off:.1f} tok/s, left padding).")
+    takeaways = takeaways[:5]
+    lap("table and takeaways")
+    print("\nTakeaways:")
+    for line in takeaways:
+        print(" -", line)
+    print("\nSeconds per section:", timings, f"| total {sum(timings.values()):.0f} s")
+    return {"table": table, "recommended": best["variant"], "takeaways": takeaways, "sensitivity": sensitivity,
+            "timings_s": timings}
+
+# %% [markdown]
+# Run it. In the full profile this takes a few minutes (the export and each quantization write
+# a model to `work/`). Expect the recommended variant to be clearly faster than the float32
+# baseline with a perplexity within 3%; read the takeaways to see why the others lose.
+
+# %% [code]
+study = run_quantization_exercise(model, tokenizer, MODEL_ID)
+study["table"]
+
+# %% [tests id=test_quantization_exercise points=2]
+"""Check that the study ran: table with the baseline first, CSV saved, 3 to 5 takeaways with numbers."""
+assert list(study["table"]["variant"])[0] == "pytorch float32", "the baseline comes first"
+assert len(study["table"]) >= 3, "baseline, ONNX float32 and at least the dynamic INT8 variant"
+assert (helpers.artifacts_dir() / "results.csv").is_file(), "save the table as artifacts/results.csv"
+assert 3 <= len(study["takeaways"]) <= 5, "print 3 to 5 takeaways"
+assert sum(any(ch.isdigit() for ch in t) for t in study["takeaways"]) >= 3, "takeaways must quote measured numbers"
+assert study["recommended"] in set(study["table"]["variant"]), "recommend one of the measured variants"
