@@ -62,3 +62,13 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearMarkScheme",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# The sandbox around every autograded kernel (tools/sandbox.py; what it stops and what it
+# cannot: course/grading_security.md). These are its defaults, written out to be easy to
+# find and change. A submission that reaches a limit is stopped and graded on what ran.
+c.Sandbox.memory_limit_mb = 6144     # per process (address space) and, with cgroups, in total
+c.Sandbox.max_processes = 128        # processes and threads together (cgroup; RLIMIT_NPROC for non-root)
+c.Sandbox.max_file_size_mb = 256     # largest file a submission may write
+c.Sandbox.work_size_mb = 512         # its working folder (in memory, discarded afterwards)
+c.Sandbox.tmp_size_mb = 512          # its private /tmp
+c.Sandbox.wall_time_s = 1800         # the whole notebook; c.Execute.timeout above is per cell

@@ -6,18 +6,22 @@ the unchanged starter scores zero and fails only with NotImplementedError in
 the cells a student fills; and every planted mistake in tests/cases/<a>.py
 loses points in the cells it names, while every alternative correct
 implementation keeps full marks. A new case is one entry in that table.
+Submissions are graded through ``tools.grading.grade_submissions``, the
+main command's parallel path.
 """
 from __future__ import annotations
 
 import filecmp
 import importlib
 import re
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from tests.pipeline import REPO_ROOT, Course, with_cell_replaced
+from tools import grading
 
 pytestmark = pytest.mark.pipeline
 
@@ -35,21 +39,36 @@ def _cases(assignment):
 ALL_CASES = [(a, case) for a in ASSIGNMENTS for case in _cases(a)]
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """One course per assignment with solution, starter and every case submitted and graded."""
-    results = {}
-    for assignment in ASSIGNMENTS:
-        course = Course(tmp_path_factory.mktemp(assignment), [assignment])
+class _GradedCourses(dict):
+    """``assignment -> (course, rows)``, each assignment graded on first use (so ``-k exercise2``
+    grades only Exercise 2)."""
+
+    def __init__(self, tmp_path_factory):
+        super().__init__()
+        self.tmp_path_factory = tmp_path_factory
+
+    def __missing__(self, assignment):
+        course = Course(self.tmp_path_factory.mktemp(assignment), [assignment])
         solution = course.source_notebook(assignment)
         course.submit("solution", assignment, solution)
         course.submit("starter", assignment, course.release_notebook(assignment))
         for case in _cases(assignment):
             course.submit(f"case-{case['name']}", assignment,
                           with_cell_replaced(solution, case["cell"], case["source"]))
-        rows = {s: course.grade(s, assignment) for s, a in _submissions(course.root) if a == assignment}
-        results[assignment] = (course, rows)
-    return results
+        # Graded the way the main command grades: in parallel worker processes (as many as
+        # there are cores), each kernel in the sandbox where bubblewrap works.
+        pairs = [(s, a) for s, a in _submissions(course.root) if a == assignment]
+        started = time.perf_counter()
+        rows = grading.grade_submissions(course.root, pairs, overrides=course.overrides, feedback=False)
+        print(f"\n[{assignment}] {len(pairs)} submissions graded in {time.perf_counter() - started:.1f} s")
+        self[assignment] = (course, {row.student: row for row in rows})
+        return self[assignment]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Per assignment: a course with solution, starter and every case submitted and graded."""
+    return _GradedCourses(tmp_path_factory)
 
 
 def _submissions(root):

@@ -2,12 +2,18 @@
 
     python -m tools.grade                    # everything under source/ and submitted/
     python -m tools.grade --assignment exercise2 --student alice
+    python -m tools.grade --workers 1        # one submission at a time
+    python -m tools.grade --sandbox off      # trusted code only: no sandbox
 
 Steps: (1) ``release/<a>`` regenerated from ``source/<a>`` for every
 assignment (replaced only when generation succeeds); (2) every
 ``submitted/<student>/<assignment>/`` autograded into ``autograded/``, with
 feedback HTML in ``feedback/`` (hidden tests removed); (3) ``grades.csv``
-written and a table printed. A submission that cannot be graded is reported
+written and a table printed. Submissions are graded in parallel, as many at
+once as there are cores (gradebook writes take turns), each kernel inside
+the sandbox of ``tools/sandbox.py`` where bubblewrap works; without it the
+command grades unsandboxed and says so loudly (see
+``course/grading_security.md``). A submission that cannot be graded is reported
 with its reason and the others still run; running again gives the same
 scores, because nbgrader updates the gradebook rows of a re-graded
 submission in place.
@@ -15,6 +21,7 @@ submission in place.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -34,6 +41,33 @@ def _backup_gradebook(course_root: Path) -> None:
         tmp.replace(course_root / "gradebook.db.bak")
 
 
+def _announce_sandbox(sandbox) -> None:
+    from tools import sandbox as sandbox_module
+
+    if sandbox is False:
+        print("[grade] WARNING: --sandbox off: student code runs with your rights "
+              "(it can read solutions and hidden tests and rewrite the gradebook)", file=sys.stderr)
+        return
+    reason = sandbox_module.unavailable_reason()
+    if not reason:
+        if sandbox_module.cgroups_available():
+            print("[grade] sandbox: bubblewrap, with a cgroup memory and process cap per submission", flush=True)
+        elif os.geteuid() == 0:
+            print("[grade] WARNING: sandbox without cgroups: memory is capped per process only, and the "
+                  "number of processes not at all (RLIMIT_NPROC does not bind root); a fork bomb runs until "
+                  "the cell's time limit", file=sys.stderr, flush=True)
+        else:
+            print("[grade] sandbox: bubblewrap, per-process limits (no cgroups for this user)", flush=True)
+    elif sandbox is True:
+        print(f"[grade] sandbox required but unavailable: {reason}; nothing will be graded", file=sys.stderr)
+    else:
+        bar = "!" * 78
+        print(f"{bar}\n[grade] WARNING: NO SANDBOX. {reason}.\n"
+              "[grade] Student code runs with your rights: it can read solutions and hidden tests, "
+              "rewrite the gradebook\n[grade] and other students' work. Grade only trusted "
+              f"submissions this way (course/grading_security.md).\n{bar}", file=sys.stderr, flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Release, autograde and report grades.")
     parser.add_argument("--course-root", type=Path, default=REPO_ROOT, help="course folder (default: this repository)")
@@ -42,6 +76,12 @@ def main(argv=None) -> int:
     parser.add_argument("--no-release", action="store_true", help="skip regenerating release/")
     parser.add_argument("--no-feedback", action="store_true", help="skip feedback HTML")
     parser.add_argument("--csv", type=Path, default=None, help="where to write grades (default: <course>/grades.csv)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="submissions graded at once (default: the cores this process may use, "
+                             "fewer if memory is short)")
+    parser.add_argument("--sandbox", choices=["auto", "on", "off"], default="auto",
+                        help="auto (default): sandbox every kernel where bubblewrap works, warn loudly "
+                             "where it does not; on: refuse to grade without it; off: no sandbox")
     args = parser.parse_args(argv)
 
     root = args.course_root.resolve()
@@ -53,6 +93,7 @@ def main(argv=None) -> int:
         assignments = [a for a in assignments if a in args.assignment]
 
     started = time.perf_counter()
+    grading.start_worker_server()    # its imports overlap with the releases below
     release_failed = []
     if not args.no_release:
         for assignment in assignments:
@@ -69,14 +110,19 @@ def main(argv=None) -> int:
     pairs = [(s, a) for s, a in grading.discover_submissions(root)
              if (not args.assignment or a in args.assignment) and (not args.student or s in args.student)]
     _backup_gradebook(root)
-    rows = []
-    for student, assignment in pairs:
-        print(f"[grade] {student}/{assignment} ...", flush=True)
-        with grading.quiet_stdio():
-            row = grading.autograde_submission(root, student, assignment, feedback=not args.no_feedback)
-        rows.append(row)
-        print(f"[grade] {student}/{assignment}: {row.status}, {row.score:g}/{row.max_score:g} "
+    sandbox = {"auto": "auto", "on": True, "off": False}[args.sandbox]
+    _announce_sandbox(sandbox)
+    workers = args.workers or grading.default_workers(len(pairs), root)
+    if pairs:
+        print(f"[grade] {len(pairs)} submission(s), {workers} at a time", flush=True)
+
+    def progress(row):
+        print(f"[grade] {row.student}/{row.assignment}: {row.status}, {row.score:g}/{row.max_score:g} "
               f"({row.seconds:.1f} s){' - ' + row.reason if row.reason else ''}", flush=True)
+
+    with grading.quiet_stdio(keep_stdout=True):
+        rows = grading.grade_submissions(root, pairs, workers=workers, feedback=not args.no_feedback,
+                                         sandbox=sandbox, on_row=progress)
 
     print()
     print(grading.format_table(rows))

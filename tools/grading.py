@@ -4,16 +4,28 @@ Used by ``tools/grade.py`` (the main command) and by the pipeline tests, so
 the tests grade exactly the way the course does. Every step is per
 assignment or per submission and reports failures instead of raising, so one
 bad submission never stops the others.
+
+Each submission's kernel runs in the sandbox of ``tools/sandbox.py``.
+``grade_submissions`` grades several at once in worker processes; every
+gradebook session, in any process, holds an exclusive lock on the gradebook
+(``serialised_gradebook``), so concurrent autogrades never interleave their
+writes.
 """
 from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
+import hashlib
 import io
+import multiprocessing
 import os
 import shutil
 import sys
+import tempfile
+import threading
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -52,7 +64,8 @@ def load_config(course_root: Path, overrides: dict | None = None):
     return merged
 
 
-def make_api(course_root: Path, overrides: dict | None = None, **coursedir_settings):
+def make_api(course_root: Path, overrides: dict | None = None, sandbox: bool = False, **coursedir_settings):
+    """nbgrader's API on ``course_root``; with ``sandbox`` every autograded kernel runs in tools.sandbox."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
@@ -60,6 +73,19 @@ def make_api(course_root: Path, overrides: dict | None = None, **coursedir_setti
     config = load_config(course_root, overrides)
     for name, value in coursedir_settings.items():
         setattr(config.CourseDirectory, name, value)
+    if sandbox:
+        from nbgrader.converters import Autograde
+        from nbgrader.preprocessors import Execute
+
+        from tools.sandbox import SandboxedExecute
+
+        default = Autograde.class_traits()["autograde_preprocessors"].default()
+        config.Autograde.autograde_preprocessors = [SandboxedExecute if p is Execute else p for p in default]
+    else:
+        from tools.sandbox import IPCKernelManager
+
+        # IPC sockets in a private folder rather than localhost TCP ports.
+        config.Execute.kernel_manager_class = IPCKernelManager
     coursedir = CourseDirectory(config=config)
     return NbGraderAPI(coursedir=coursedir, config=config)
 
@@ -101,6 +127,84 @@ def generate_release(course_root: Path, assignment: str, overrides: dict | None 
     shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(course_root / staging_name, ignore_errors=True)
     return {"assignment": assignment, "success": True, "error": ""}
+
+
+# --------------------------------------------------------------------------
+# One writer at a time
+# --------------------------------------------------------------------------
+
+_lock = {"depth": 0, "fd": None, "guard": threading.RLock()}
+
+
+def _lock_path(db_url: str) -> Path:
+    digest = hashlib.sha1(db_url.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"course-gradebook-{digest}.lock"
+
+
+def _acquire(db_url: str) -> None:
+    _lock["guard"].acquire()
+    if _lock["depth"] == 0:
+        fd = os.open(_lock_path(db_url), os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)      # waits while another process holds the gradebook
+        _lock["fd"] = fd
+    _lock["depth"] += 1
+
+
+def _release() -> None:
+    _lock["depth"] -= 1
+    if _lock["depth"] == 0:
+        fcntl.flock(_lock["fd"], fcntl.LOCK_UN)
+        os.close(_lock["fd"])
+        _lock["fd"] = None
+    _lock["guard"].release()
+
+
+def serialised_gradebook() -> None:
+    """Make every nbgrader ``Gradebook`` session in this process hold an exclusive file lock.
+
+    nbgrader opens the gradebook in short sessions (``with Gradebook(url) as gb``) before and
+    after running a notebook, never while a kernel runs. Holding a lock per gradebook file
+    from open to close makes those sessions take turns across all grading processes, so
+    parallel autogrades cannot interleave or lose writes, while their notebooks still run
+    side by side. Idempotent; a lock held by this process is re-entrant.
+    """
+    from nbgrader.api import Gradebook
+
+    if getattr(Gradebook, "_course_serialised", False):
+        return
+    original_init, original_close = Gradebook.__init__, Gradebook.close
+
+    def __init__(self, db_url, *args, **kwargs):
+        _acquire(db_url)
+        self._course_lock_held = True
+        try:
+            original_init(self, db_url, *args, **kwargs)
+        except BaseException:
+            self._course_lock_held = False
+            _release()
+            raise
+
+    def close(self):
+        try:
+            original_close(self)
+        finally:
+            if getattr(self, "_course_lock_held", False):
+                self._course_lock_held = False
+                _release()
+
+    original_add_submission = Gradebook.add_submission
+
+    def add_submission(self, *args, **kwargs):
+        # nbgrader builds the new submission's rows while reading the assignment's notebooks;
+        # each read autoflushes the session before the submission is added to it, and
+        # SQLAlchemy 2 warns "Object of type <SubmittedAssignment> not in session". Nothing
+        # needs flushing until nbgrader adds and commits the submission itself.
+        with self.db.no_autoflush:
+            return original_add_submission(self, *args, **kwargs)
+
+    Gradebook.__init__, Gradebook.close = __init__, close
+    Gradebook.add_submission = add_submission
+    Gradebook._course_serialised = True
 
 
 # --------------------------------------------------------------------------
@@ -147,7 +251,12 @@ def _check_submission(course_root: Path, student: str, assignment: str) -> str:
         return f"no assignment named {assignment!r} in source/ (known: {known})"
     sub_dir = course_root / "submitted" / student / assignment
     expected = sorted(p.name for p in source_dir.glob("*.ipynb"))
-    present = [name for name in expected if (sub_dir / name).is_file()]
+    for path in sorted(sub_dir.rglob("*")):
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            # nbgrader copies submissions by content: a link would bring its target
+            # (a solution, the gradebook) into the autograded folder.
+            return f"submitted/{student}/{assignment}/{path.relative_to(sub_dir)} is a link or special file: not graded"
+    present = [name for name in expected if (sub_dir / name).is_file() and not (sub_dir / name).is_symlink()]
     if not present:
         return f"none of the expected notebooks ({', '.join(expected)}) is in submitted/{student}/{assignment}/"
     for name in present:
@@ -173,34 +282,218 @@ def _scores(course_root: Path, assignment: str, student: str) -> tuple[float, fl
                 bool(submission.needs_manual_grade))
 
 
+def resolve_sandbox(sandbox) -> tuple[bool, str]:
+    """``(use it, why not)`` for ``sandbox`` = True (required), False (off) or "auto" (when available)."""
+    if sandbox is False:
+        return False, ""
+    from tools import sandbox as sandbox_module
+
+    reason = sandbox_module.unavailable_reason()
+    if reason and sandbox == "auto":
+        return False, ""
+    return (not reason), reason
+
+
 def autograde_submission(course_root: Path, student: str, assignment: str,
-                         overrides: dict | None = None, feedback: bool = True) -> GradeRow:
-    """Autograde one submission and read its scores back; never raises for a bad submission."""
+                         overrides: dict | None = None, feedback: bool = True,
+                         sandbox: bool | str = "auto") -> GradeRow:
+    """Autograde one submission and read its scores back; never raises for a bad submission.
+
+    ``sandbox``: True runs the kernel in tools.sandbox and refuses to grade without it;
+    "auto" uses it where bubblewrap works; False runs student code with the grader's rights.
+    """
     course_root = Path(course_root).resolve()
     start = time.perf_counter()
     row = GradeRow(student=student, assignment=assignment, status="not graded")
+    serialised_gradebook()
+    use_sandbox, why_not = resolve_sandbox(sandbox)
     reason = _check_submission(course_root, student, assignment)
+    if not reason and why_not:
+        reason = f"sandbox unavailable: {why_not}"
     if reason:
         row.reason = reason
         row.seconds = time.perf_counter() - start
         return row
-    api = make_api(course_root, overrides)
+    api = make_api(course_root, overrides, sandbox=use_sandbox)
     result = api.autograde(assignment, student, force=True, create=True)
+    notes = _sandbox_notes(course_root, student, assignment) if use_sandbox else []
     if not result.get("success"):
         log = (result.get("error") or result.get("log") or "").strip().splitlines()
-        row.reason = "autograde failed: " + (log[-1] if log else "no message")
+        row.reason = "; ".join(["autograde failed: " + (log[-1] if log else "no message"), *notes])
         row.seconds = time.perf_counter() - start
         return row
     row.score, row.max_score, row.failed, needs_manual = _scores(course_root, assignment, student)
     row.status = "graded"
     if needs_manual:
-        row.reason = "needs manual grading"
+        notes.insert(0, "needs manual grading")
+    notes += _review_notes(course_root, student, assignment)
     if feedback:
         fb = api.generate_feedback(assignment, student, force=True)
         if not fb.get("success"):
-            row.reason = (row.reason + "; " if row.reason else "") + "feedback not generated"
+            notes.append("feedback not generated")
+    row.reason = "; ".join(notes)
     row.seconds = time.perf_counter() - start
     return row
+
+
+# The sandbox's last report per (student, assignment, notebook) graded in this process
+# (run time, peak memory...), for benchmarks and diagnostics.
+SANDBOX_REPORTS: dict[tuple[str, str, str], object] = {}
+
+
+def _sandbox_notes(course_root: Path, student: str, assignment: str) -> list[str]:
+    """What the sandbox reported for each notebook of the submission: stops and limits reached."""
+    from tools import sandbox as sandbox_module
+
+    notes = []
+    folder = course_root / "autograded" / student / assignment
+    for notebook in sorted((course_root / "source" / assignment).glob("*.ipynb")):
+        report = sandbox_module.pop_report(folder, notebook.stem)
+        if report is None:
+            continue
+        SANDBOX_REPORTS[(student, assignment, notebook.stem)] = report
+        if report.stopped:
+            not_run = f" (not run: {', '.join(report.not_run)})" if report.not_run else ""
+            notes.append(f"stopped: {report.stopped}; graded on the cells that ran{not_run}")
+        for hit in report.limits_hit:
+            notes.append(f"limit: {hit}")
+    return notes
+
+
+def _review_notes(course_root: Path, student: str, assignment: str) -> list[str]:
+    """Grader-side tamper review of the student's own cells (never changes the score)."""
+    import nbformat
+
+    from tools.sandbox import reference_lines, tamper_review
+
+    findings = []
+    for path in sorted((course_root / "submitted" / student / assignment).glob("*.ipynb")):
+        # Lines the course itself wrote (solution and starter) are not the student's.
+        references = []
+        for folder in ("source", "release"):
+            try:
+                references.append(nbformat.read(course_root / folder / assignment / path.name, as_version=4))
+            except Exception:
+                pass
+        try:
+            findings += tamper_review(nbformat.read(path, as_version=4), reference_lines(*references))
+        except Exception:
+            continue
+    if not findings:
+        return []
+    shown = findings[:4] + ([f"{len(findings) - 4} more"] if len(findings) > 4 else [])
+    return ["review for tampering: " + ", ".join(shown)]
+
+
+# --------------------------------------------------------------------------
+# Many submissions, in parallel
+# --------------------------------------------------------------------------
+
+def default_workers(n_submissions: int, course_root: Path | None = None, overrides: dict | None = None) -> int:
+    """Workers bounded by the cores this process may use and by memory (one sandbox limit each)."""
+    cores = len(os.sched_getaffinity(0))
+    memory_mb = 6144
+    if course_root is not None:
+        try:
+            value = load_config(course_root, overrides).Sandbox.get("memory_limit_mb")
+            memory_mb = int(value) if value else memory_mb
+        except Exception:
+            pass
+    try:
+        available_mb = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") >> 20
+        by_memory = max(1, available_mb // max(memory_mb, 1))
+    except (ValueError, OSError):
+        by_memory = cores
+    return max(1, min(cores, by_memory, n_submissions))
+
+
+WORKER_PRELOAD = ["tools.grading", "tools.sandbox", "nbgrader.apps", "nbgrader.preprocessors"]
+
+
+def worker_context():
+    """Workers fork from a clean server process that imported nbgrader once (seconds saved per worker).
+
+    ``forkserver`` rather than ``fork``: the grader may hold threads, event loops and sockets
+    that a forked child must not share. Call early (``start_worker_server``) to overlap the
+    server's imports with other work.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_PRELOAD)
+    return context
+
+
+def start_worker_server() -> None:
+    """Start the worker server now, in the background, so parallel grading starts faster."""
+    from multiprocessing import forkserver
+
+    worker_context()
+    forkserver.ensure_running()
+
+
+def _worker_init(threads: int) -> None:
+    # Each kernel gets its share of the cores for its math libraries (OMP_NUM_THREADS...),
+    # so that parallel kernels do not oversubscribe the machine.
+    os.environ["COURSE_SANDBOX_THREADS"] = str(threads)
+    serialised_gradebook()
+
+
+def _grade_in_worker(course_root, student, assignment, overrides, feedback, sandbox) -> GradeRow:
+    try:
+        with quiet_stdio():
+            return autograde_submission(course_root, student, assignment, overrides, feedback, sandbox)
+    except Exception as error:   # a grader bug must not lose the other submissions
+        return GradeRow(student=student, assignment=assignment, status="not graded",
+                        reason=f"grader error: {type(error).__name__}: {error}")
+
+
+def ensure_gradebook(course_root: Path) -> None:
+    """Create or upgrade the gradebook once, before any worker opens it."""
+    from nbgrader.api import Gradebook
+
+    _venv_bin_on_path()
+    serialised_gradebook()
+    Gradebook("sqlite:///" + str(Path(course_root).resolve() / "gradebook.db")).close()
+
+
+def grade_submissions(course_root: Path, pairs: list[tuple[str, str]], workers: int | None = None,
+                      overrides: dict | None = None, feedback: bool = True, sandbox: bool | str = "auto",
+                      on_row=None) -> list[GradeRow]:
+    """Autograde every ``(student, assignment)``; rows come back in the order of ``pairs``.
+
+    ``workers`` > 1 grades that many submissions at once, each in its own process (default:
+    ``default_workers``), each kernel told to use its share of the cores for math libraries.
+    ``on_row(row)`` is called as each one finishes.
+    """
+    course_root = Path(course_root).resolve()
+    pairs = list(pairs)
+    if not pairs:
+        return []
+    workers = workers or default_workers(len(pairs), course_root, overrides)
+    ensure_gradebook(course_root)
+    rows: dict[int, GradeRow] = {}
+    if workers <= 1:
+        for index, (student, assignment) in enumerate(pairs):
+            rows[index] = _grade_in_worker(course_root, student, assignment, overrides, feedback, sandbox)
+            if on_row:
+                on_row(rows[index])
+        return [rows[i] for i in range(len(pairs))]
+    context = worker_context()
+    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=_worker_init, initargs=(threads,)) as pool:
+        futures = {pool.submit(_grade_in_worker, course_root, student, assignment, overrides, feedback, sandbox): i
+                   for i, (student, assignment) in enumerate(pairs)}
+        for future in as_completed(futures):
+            index = futures[future]
+            try:
+                rows[index] = future.result()
+            except Exception as error:   # the worker process itself died
+                student, assignment = pairs[index]
+                rows[index] = GradeRow(student=student, assignment=assignment, status="not graded",
+                                       reason=f"grading worker failed: {type(error).__name__}: {error}")
+            if on_row:
+                on_row(rows[index])
+    return [rows[i] for i in range(len(pairs))]
 
 
 def write_grades_csv(rows: list[GradeRow], path: Path) -> Path:
@@ -234,7 +527,13 @@ def format_table(rows: list[GradeRow]) -> str:
 
 
 @contextlib.contextmanager
-def quiet_stdio():
-    """Silence nbgrader's own chatter (it also reaches us through the result logs)."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+def quiet_stdio(keep_stdout: bool = False):
+    """Silence nbgrader's own chatter (it also reaches us through the result logs).
+
+    ``keep_stdout``: silence stderr only (a caller printing progress inside).
+    """
+    with contextlib.ExitStack() as stack:
+        if not keep_stdout:
+            stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
         yield

@@ -27,4 +27,28 @@ else
 fi
 
 .venv/bin/python -m tools.prepare_models
+
+# The grading sandbox (tools/sandbox.py) needs bubblewrap. As root with apt-get (CI, a
+# fresh container) install Debian's package; anyone else is told why grading is unsandboxed.
+if command -v bwrap >/dev/null 2>&1; then
+    echo "[setup] sandbox: $(bwrap --version)"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] sandbox: installing bubblewrap with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null 2>&1; then
+        # A fresh image may have no package lists yet.
+        apt-get update -qq >/dev/null 2>&1 || true
+        apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null 2>&1 || true
+    fi
+    if command -v bwrap >/dev/null 2>&1; then
+        echo "[setup] sandbox: $(bwrap --version) installed"
+    else
+        echo "[setup] WARNING: sandbox unavailable: 'apt-get install bubblewrap' failed;" \
+             "grading will run student code unsandboxed (see course/grading_security.md)" >&2
+    fi
+else
+    echo "[setup] WARNING: sandbox unavailable: bwrap is not installed and this is not root with apt-get;" \
+         "ask an administrator for 'apt-get install bubblewrap' (or your distribution's bubblewrap package)." \
+         "Until then grading runs student code unsandboxed (see course/grading_security.md)" >&2
+fi
 echo "[setup] done in $(( $(date +%s) - start )) s"
