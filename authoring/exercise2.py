@@ -193,30 +193,66 @@ print("NextTokenDataset: visible tests passed")
 # %% [tests id=test_next_token_dataset_hidden points=2]
 """Check NextTokenDataset on a longer sequence, with a tensor input, and through a DataLoader."""
 ### BEGIN HIDDEN TESTS
-import random as _random
+# Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
+# from torch's immutable C types with overrides and modes switched off, so nothing the notebook
+# rebinds (builtins, torch.*, torch.Tensor methods, math.*, F.*) can answer for this test.
 import torch as _torch
+_type, _float, _int, _list = (0).__class__.__class__, (0.0).__class__, (0).__class__, [].__class__
+_T, _VF, _raw = _torch._C.TensorBase, _torch._C._VariableFunctions, _torch._C.DisableTorchFunction
+
+def _vals(t):
+    """A tensor's values as real Python numbers: a (nested) list, or a number for a 0-dim tensor."""
+    with _raw():
+        return _T.tolist(t)
+
+def _near(got, want, rel, abs_tol=0.0):
+    """Whether the real number got lies within rel * |want| + abs_tol of want."""
+    tol = rel * (want if want >= 0 else -want) + abs_tol
+    return -tol <= _float(got) - want <= tol
+
 from torch.utils.data import DataLoader as _DataLoader
 
-_rng = _random.Random(7)
-_ids = [_rng.randrange(1000) for _ in range(103)]
-for _source in (_ids, _torch.tensor(_ids)):
+with _raw():
+    _LONG = _T.dtype.__get__(_VF.tensor([1]))            # int64, read off a fresh tensor
+
+def _dtype(t):
+    with _raw():
+        return _T.dtype.__get__(t)
+
+_ids, _k = [], 0
+while _k < 103:                                           # 103 distinct ids, no library involved
+    _ids.append((_k * 37 + 11) % 1000)
+    _k += 1
+_checked = 0
+for _source in (_ids, _VF.tensor(_ids)):
     _ds = NextTokenDataset(_source, seq_len=10)
-    assert len(_ds) == 10, f"103 ids with seq_len=10 give (103 - 1) // 10 = 10 examples, got {len(_ds)}"
-    for _i in range(len(_ds)):
+    _n = _int(_ds.__len__())
+    assert _n == 10, f"103 ids with seq_len=10 give (103 - 1) // 10 = 10 examples, got {_n}"
+    _i = 0
+    while _i < 10:
         _x, _y = _ds[_i]
-        assert _x.dtype == _torch.long and _y.dtype == _torch.long, "inputs and targets must be torch.long"
-        assert tuple(_x.shape) == (10,) and tuple(_y.shape) == (10,), f"example {_i}: shapes must be [seq_len]"
-        assert _x.tolist() == _ids[_i * 10:_i * 10 + 10], f"example {_i}: wrong inputs"
-        assert _y.tolist() == _ids[_i * 10 + 1:_i * 10 + 11], f"example {_i}: targets are not inputs shifted by one"
+        assert _dtype(_x) is _LONG and _dtype(_y) is _LONG, "inputs and targets must be torch.long tensors"
+        _xv, _yv = _vals(_x), _vals(_y)
+        assert _type(_xv) is _list and _list.__len__(_xv) == 10 and _list.__len__(_yv) == 10, (
+            f"example {_i}: shapes must be [seq_len]")
+        assert _xv == _ids[_i * 10:_i * 10 + 10], f"example {_i}: wrong inputs"
+        assert _yv == _ids[_i * 10 + 1:_i * 10 + 11], f"example {_i}: targets are not inputs shifted by one"
+        _i += 1
+        _checked += 1
+assert _checked == 20, "not every example was checked"
 # Every token after the first is a target exactly once, in order.
-_all_targets = _torch.cat([_ds[_i][1] for _i in range(len(_ds))]).tolist()
+_all_targets, _i = [], 0
+while _i < 10:
+    _all_targets += _vals(_ds[_i][1])
+    _i += 1
 assert _all_targets == _ids[1:101], "targets must cover ids[1:], each once, in order"
-_batches = list(_DataLoader(NextTokenDataset(_ids, seq_len=10), batch_size=4, shuffle=False))
-assert [tuple(_b[0].shape) for _b in _batches] == [(4, 10), (4, 10), (2, 10)], "DataLoader batches have wrong shapes"
-assert _torch.equal(_batches[1][1][0], _torch.tensor(_ids[41:51])), "batch 1, row 0 has wrong targets"
-assert len(NextTokenDataset(list(range(5)), seq_len=4)) == 1, "5 ids with seq_len=4 give exactly one example"
+_batches = [_b for _b in _DataLoader(NextTokenDataset(_ids, seq_len=10), batch_size=4, shuffle=False)]
+assert [[_list.__len__(_row) for _row in _vals(_b[0])] for _b in _batches] == [[10] * 4, [10] * 4, [10] * 2], (
+    "DataLoader batches have wrong shapes")
+assert _vals(_batches[1][1])[0] == _ids[41:51], "batch 1, row 0 has wrong targets"
+assert _int(NextTokenDataset([0, 1, 2, 3, 4], seq_len=4).__len__()) == 1, "5 ids with seq_len=4 give exactly one example"
 try:
-    NextTokenDataset(list(range(10)), seq_len=3)[3]
+    NextTokenDataset([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], seq_len=3)[3]
 except IndexError:
     pass
 else:
@@ -351,55 +387,113 @@ print("cross_entropy_from_logits: visible tests passed")
 # %% [tests id=test_cross_entropy_from_logits_hidden points=3]
 """Check cross_entropy_from_logits against torch on several shapes, a custom ignore_index, large logits and gradients."""
 ### BEGIN HIDDEN TESTS
-import math as _math
+# Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
+# from torch's immutable C types with overrides and modes switched off, so nothing the notebook
+# rebinds (builtins, torch.*, torch.Tensor methods, math.*, F.*) can answer for this test.
 import torch as _torch
+_type, _float, _int, _list = (0).__class__.__class__, (0.0).__class__, (0).__class__, [].__class__
+_T, _VF, _raw = _torch._C.TensorBase, _torch._C._VariableFunctions, _torch._C.DisableTorchFunction
+
+def _vals(t):
+    """A tensor's values as real Python numbers: a (nested) list, or a number for a 0-dim tensor."""
+    with _raw():
+        return _T.tolist(t)
+
+def _near(got, want, rel, abs_tol=0.0):
+    """Whether the real number got lies within rel * |want| + abs_tol of want."""
+    tol = rel * (want if want >= 0 else -want) + abs_tol
+    return -tol <= _float(got) - want <= tol
+
 import torch.nn.functional as _F
 
-assert abs(_math.exp(1.0) - 2.718281828459045) < 1e-12, "math.exp was replaced: restart the kernel and run all"
-_probe = _torch.tensor([[1.0, 2.0, 0.1]], dtype=_torch.float64)
-assert abs(float(_F.cross_entropy(_probe, _torch.tensor([1]))) - 0.4170300162778335) < 1e-9, (
-    "torch's cross_entropy was replaced: restart the kernel and run all")
+with _raw():
+    _F64 = _T.dtype.__get__(_T.double(_VF.zeros([1])))   # float64, read off a fresh tensor
+
+def _loss_value(loss):
+    """The value of a 0-dim loss tensor, read by torch's C code (TypeError for anything else)."""
+    with _raw():
+        assert _T.dim(loss) == 0, "return a 0-dim tensor (not a float, not a vector)"
+        return _T.item(loss)
 
 def _ref_ce(logits, targets, ignore_index=-100):
-    return float(_F.cross_entropy(logits.double().reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                  ignore_index=ignore_index))
+    """Mean -log p(target) over the counted positions: float64 log-softmax, summed in Python."""
+    with _raw():
+        vocab = _T.size(logits, -1)
+        rows = _T.tolist(_VF.log_softmax(_T.reshape(_T.double(logits), [-1, vocab]), -1))
+        flat = _T.tolist(_T.reshape(targets, [-1]))
+    total, count, i = 0.0, 0, 0
+    for target in flat:
+        if target != ignore_index:
+            total -= rows[i][target]
+            count += 1
+        i += 1
+    return total / count
 
-_gen = _torch.Generator().manual_seed(3)
+def _targets(generator, high, shape, ignored):
+    """Random targets as a tensor, the (row, column) positions in `ignored` set to -100."""
+    with _raw():
+        rows = _T.tolist(_VF.randint(0, high, shape, generator=generator))
+    for r, c in ignored:
+        rows[r][c] = -100
+    return _VF.tensor(rows)
+
+_gen = _torch._C.Generator()
+_gen.manual_seed(3)
 # 3-D with ignored positions; 2-D; a custom ignore_index that is a real token id (-100 absent).
-_l3 = _torch.randn(3, 9, 40, generator=_gen) * 3
-_t3 = _torch.randint(0, 40, (3, 9), generator=_gen)
-_t3[:, :2] = -100
-_t3[2, 5:] = -100
-_l2 = _torch.randn(17, 25, generator=_gen)
-_t2 = _torch.randint(0, 25, (17,), generator=_gen)
-_t2c = _t2.clone()
-_t2c[::3] = 4
+_l3 = _VF.mul(_VF.randn([3, 9, 40], generator=_gen), 3.0)
+_t3 = _targets(_gen, 40, [3, 9], [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1), (2, 5), (2, 6), (2, 7), (2, 8)])
+_l2 = _VF.randn([17, 25], generator=_gen)
+_t2 = _targets(_gen, 25, [17], [])
+_t2_list, _t2c_list, _k = _vals(_t2), [], 0
+while _k < 17:                                            # every third target becomes 4
+    _t2c_list.append(4 if _k % 3 == 0 else _t2_list[_k])
+    _k += 1
+_t2c = _VF.tensor(_t2c_list)
+assert _vals(_t3)[2][5:] == [-100] * 4 and _vals(_t2c)[3] == 4, "the test's inputs were not built as intended"
+_checked = 0
 for _name, _args, _kw in (("[batch, seq, vocab]", (_l3, _t3), {}),
-                         ("[N, vocab]", (_l2, _t2), {}),
-                         ("ignore_index=4", (_l2, _t2c), {"ignore_index": 4})):
-    _got = float(cross_entropy_from_logits(*_args, **_kw))
+                          ("[N, vocab]", (_l2, _t2), {}),
+                          ("ignore_index=4", (_l2, _t2c), {"ignore_index": 4})):
+    _got = _loss_value(cross_entropy_from_logits(*_args, **_kw))
     _want = _ref_ce(*_args, **_kw)
     # float32 log-softmax vs float64 reference: 1e-5 relative is about 100x float32 rounding.
-    assert abs(_got - _want) <= 1e-5 * abs(_want) + 1e-6, f"{_name}: got {_got}, expected {_want}"
+    assert _near(_got, _want, 1e-5, 1e-6), f"{_name}: got {_got}, expected {_want}"
+    _checked += 1
+assert _checked == 3, "not every shape was checked"
 
 # Large logits: log(softmax(z)) underflows to -inf here; log-softmax stays finite.
-_big = _torch.tensor([[1000.0, 0.0, -1000.0], [0.0, 800.0, 5.0]])
-_bt = _torch.tensor([2, 0])
-_got = float(cross_entropy_from_logits(_big, _bt))
-assert _math.isfinite(_got), "loss is inf/nan for large logits: use log_softmax, not log(softmax(...))"
-assert abs(_got - _ref_ce(_big, _bt)) <= 1e-4 * _ref_ce(_big, _bt), f"large logits: got {_got}"
+_big = _VF.tensor([[1000.0, 0.0, -1000.0], [0.0, 800.0, 5.0]])
+_bt = _VF.tensor([2, 0])
+_got = _loss_value(cross_entropy_from_logits(_big, _bt))
+assert _got == _got and -1e300 < _got < 1e300, "loss is inf/nan for large logits: use log_softmax, not log(softmax(...))"
+assert _near(_got, _ref_ce(_big, _bt), 1e-4), f"large logits: got {_got}, expected {_ref_ce(_big, _bt)}"
 
-# Gradients flow back to the logits, and match torch's.
-_lg = _torch.randn(4, 6, 13, generator=_gen, requires_grad=True)
-_tg = _torch.randint(0, 13, (4, 6), generator=_gen)
-_tg[1, 2] = -100
+# Gradients flow back to the logits and equal (softmax - one_hot) / count on counted rows, 0 elsewhere.
+with _raw():
+    _lg = _T.requires_grad_(_VF.randn([4, 6, 13], generator=_gen))
+_tg = _targets(_gen, 13, [4, 6], [(1, 2)])
 _loss = cross_entropy_from_logits(_lg, _tg)
-assert isinstance(_loss, _torch.Tensor) and _loss.dim() == 0 and _loss.requires_grad, (
-    "return a 0-dim tensor that is still connected to the logits (no .item(), no detach)")
+with _raw():
+    _connected = _T.requires_grad.__get__(_loss)
+assert _connected, "return a 0-dim tensor that is still connected to the logits (no .item(), no detach)"
+_loss_value(_loss)
 _loss.backward()
-_lg_ref = _lg.detach().clone().requires_grad_(True)
-_F.cross_entropy(_lg_ref.reshape(-1, 13), _tg.reshape(-1)).backward()
-assert _torch.allclose(_lg.grad, _lg_ref.grad, atol=1e-6), "gradient differs from torch's cross_entropy"
+with _raw():
+    _grad = _T.tolist(_T.reshape(_T.grad.__get__(_lg), [-1, 13]))   # TypeError if no gradient reached it
+    _soft = _T.tolist(_VF.softmax(_T.reshape(_T.double(_T.detach(_lg)), [-1, 13]), -1))
+_flat_t = [_t for _row in _vals(_tg) for _t in _row]
+_count = 23
+_checked = 0
+_i = 0
+for _t in _flat_t:
+    _j = 0
+    while _j < 13:
+        _want = 0.0 if _t == -100 else (_soft[_i][_j] - (1.0 if _j == _t else 0.0)) / _count
+        assert _near(_grad[_i][_j], _want, 1e-4, 1e-7), "gradient differs from that of the mean cross-entropy"
+        _j += 1
+        _checked += 1
+    _i += 1
+assert _checked == 24 * 13, "not every gradient entry was checked"
 
 # Written by hand: it must work with torch's cross-entropy unavailable.
 _saved = _F.cross_entropy
@@ -407,10 +501,10 @@ def _forbidden(*args, **kwargs):
     raise AssertionError("cross_entropy_from_logits must be written by hand, without F.cross_entropy / nn.CrossEntropyLoss")
 _F.cross_entropy = _forbidden
 try:
-    _got = float(cross_entropy_from_logits(_l3, _t3))
+    _got = _loss_value(cross_entropy_from_logits(_l3, _t3))
 finally:
     _F.cross_entropy = _saved
-assert abs(_got - _ref_ce(_l3, _t3)) <= 1e-5 * abs(_ref_ce(_l3, _t3)) + 1e-6
+assert _near(_got, _ref_ce(_l3, _t3), 1e-5, 1e-6)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -504,47 +598,91 @@ print("train_step: visible tests passed")
 # %% [tests id=test_train_step_hidden points=3]
 """Check train_step's order of operations: loss before the update, one step with gradients, gradients cleared."""
 ### BEGIN HIDDEN TESTS
+# Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
+# from torch's immutable C types with overrides and modes switched off, so nothing the notebook
+# rebinds (builtins, torch.*, torch.Tensor methods, math.*, F.*) can answer for this test.
 import torch as _torch
-import torch.nn.functional as _F
+_type, _float, _int, _list = (0).__class__.__class__, (0.0).__class__, (0).__class__, [].__class__
+_T, _VF, _raw = _torch._C.TensorBase, _torch._C._VariableFunctions, _torch._C.DisableTorchFunction
+
+def _vals(t):
+    """A tensor's values as real Python numbers: a (nested) list, or a number for a 0-dim tensor."""
+    with _raw():
+        return _T.tolist(t)
+
+def _near(got, want, rel, abs_tol=0.0):
+    """Whether the real number got lies within rel * |want| + abs_tol of want."""
+    tol = rel * (want if want >= 0 else -want) + abs_tol
+    return -tol <= _float(got) - want <= tol
+
 from transformers import AutoModelForCausalLM as _AutoLM
 
+def _has_gradient(p):
+    with _raw():
+        g = _T.grad.__get__(p)
+        return g is not None and _T.item(_T.sum(_T.abs(g))) > 0
+
+def _params(model):
+    return [_p for _p in model.parameters()]
+
 class _RecordingSGD(_torch.optim.SGD):
-    """SGD that records, at each step, whether gradients were present."""
+    """SGD that records, at each step, whether the parameters held gradients."""
     def __init__(self, params, lr):
         super().__init__(params, lr=lr)
         self.steps_with_grads = []
     def step(self, closure=None):
-        grads = [p.grad for group in self.param_groups for p in group["params"]]
-        self.steps_with_grads.append(any(g is not None and bool(g.abs().sum() > 0) for g in grads))
+        found = False
+        for group in self.param_groups:
+            for p in group["params"]:
+                found = found or _has_gradient(p)
+        self.steps_with_grads.append(found)
         return super().step(closure)
 
-_torch.manual_seed(0)
+def _loss_now(model, batch):
+    """Mean cross-entropy of the model on the batch now: float64 log-softmax, summed in Python."""
+    with _torch.no_grad():   # for speed only: the values are read below either way
+        logits = model(input_ids=batch[0]).logits
+    with _raw():
+        vocab = _T.size(logits, -1)
+        rows = _T.tolist(_VF.log_softmax(_T.reshape(_T.double(_T.detach(logits)), [-1, vocab]), -1))
+        flat = _T.tolist(_T.reshape(batch[1], [-1]))
+    total, i = 0.0, 0
+    for target in flat:
+        total -= rows[i][target]
+        i += 1
+    return total / i
+
 _m = _AutoLM.from_pretrained(helpers.TINY_DIR, dtype=_torch.float32)
-_gen = _torch.Generator().manual_seed(5)
-_ids = _torch.randint(0, 2000, (3, 13), generator=_gen)
-_batch = (_ids[:, :-1].clone(), _ids[:, 1:].clone())
-with _torch.no_grad():
-    _lg = _m(input_ids=_batch[0]).logits.double()
-_expected = float(_F.cross_entropy(_lg.reshape(-1, _lg.shape[-1]), _batch[1].reshape(-1)))
-_before = [p.detach().clone() for p in _m.parameters()]
-_opt = _RecordingSGD(_m.parameters(), lr=0.5)
+_gen = _torch._C.Generator()
+_gen.manual_seed(5)
+with _raw():
+    _ids = _VF.randint(0, 2000, [3, 13], generator=_gen)
+    _batch = (_T.clone(_T.narrow(_ids, 1, 0, 12)), _T.clone(_T.narrow(_ids, 1, 1, 12)))
+    _before = [_T.clone(_T.detach(_p)) for _p in _params(_m)]
+_expected = _loss_now(_m, _batch)
+_opt = _RecordingSGD(_params(_m), lr=0.5)
 _got = train_step(_m, _batch, _opt)
-assert isinstance(_got, float), "return a Python float"
+assert _type(_got) is _float, f"return a Python float (loss.item()), got {_type(_got).__name__}"
 # float32 forward vs float64 reference: 1e-4 relative leaves a wide margin over rounding.
-assert abs(_got - _expected) <= 1e-4 * _expected, (
+assert _near(_got, _expected, 1e-4), (
     f"returned {_got}, but the batch's loss before the update is {_expected}: return the loss computed "
     "before optimizer.step(), averaged over all positions of targets")
 assert _opt.steps_with_grads == [True], (
     f"optimizer.step() must be called exactly once, after loss.backward(); recorded {_opt.steps_with_grads}")
-assert any(not _torch.equal(a, b.detach()) for a, b in zip(_before, _m.parameters())), "the weights did not change"
-assert all(p.grad is None or float(p.grad.abs().sum()) == 0.0 for p in _m.parameters()), (
-    "gradients are left in the model after the step: clear them (optimizer.zero_grad()) before returning")
-# A second call must not reuse stale gradients: its update equals a fresh single step.
-with _torch.no_grad():
-    _lg2 = _m(input_ids=_batch[0]).logits.double()
-_expected2 = float(_F.cross_entropy(_lg2.reshape(-1, _lg2.shape[-1]), _batch[1].reshape(-1)))
+_after, _changed, _k = _params(_m), 0, 0
+assert _list.__len__(_after) == _list.__len__(_before) > 0, "the model's parameters changed shape"
+while _k < _list.__len__(_before):
+    with _raw():
+        _changed += 0 if _VF.equal(_before[_k], _T.detach(_after[_k])) else 1
+    _k += 1
+assert _changed > 0, "the weights did not change"
+_left = [_p for _p in _params(_m) if _has_gradient(_p)]
+assert _left == [], "gradients are left in the model after the step: clear them (optimizer.zero_grad()) before returning"
+# A second call must not reuse stale gradients: its loss is the loss before its own step.
+_expected2 = _loss_now(_m, _batch)
 _got2 = train_step(_m, _batch, _opt)
-assert abs(_got2 - _expected2) <= 1e-4 * _expected2, "second call: the returned loss is not the loss before its step"
+assert _type(_got2) is _float and _near(_got2, _expected2, 1e-4), (
+    "second call: the returned loss is not the loss before its step")
 assert _opt.steps_with_grads == [True, True], "second call: exactly one optimizer.step() with gradients"
 ### END HIDDEN TESTS
 
@@ -662,16 +800,35 @@ print("evaluate_perplexity: visible tests passed")
 # %% [tests id=test_evaluate_perplexity_hidden points=4]
 """Check evaluate_perplexity against an independent per-text computation on a model with widely varying losses."""
 ### BEGIN HIDDEN TESTS
-import math as _math
+# Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
+# from torch's immutable C types with overrides and modes switched off, so nothing the notebook
+# rebinds (builtins, torch.*, torch.Tensor methods, math.*, F.*) can answer for this test.
 import torch as _torch
+_type, _float, _int, _list = (0).__class__.__class__, (0.0).__class__, (0).__class__, [].__class__
+_T, _VF, _raw = _torch._C.TensorBase, _torch._C._VariableFunctions, _torch._C.DisableTorchFunction
+
+def _vals(t):
+    """A tensor's values as real Python numbers: a (nested) list, or a number for a 0-dim tensor."""
+    with _raw():
+        return _T.tolist(t)
+
+def _near(got, want, rel, abs_tol=0.0):
+    """Whether the real number got lies within rel * |want| + abs_tol of want."""
+    tol = rel * (want if want >= 0 else -want) + abs_tol
+    return -tol <= _float(got) - want <= tol
+
 import torch.nn.functional as _F
 from transformers import AutoModelForCausalLM as _AutoLM, AutoTokenizer as _AutoTok
 from transformers.modeling_outputs import CausalLMOutputWithPast as _Out
 from helpers.texts import EVAL_TEXTS as _EVAL
 
-assert abs(_math.exp(1.0) - 2.718281828459045) < 1e-12, "math.exp was replaced: restart the kernel and run all"
-assert abs(float(-_torch.log_softmax(_torch.tensor([1.0, 2.0, 0.1], dtype=_torch.float64), -1)[1])
-           - 0.4170300162778335) < 1e-9, "torch.log_softmax was replaced: restart the kernel and run all"
+_get = {}.__class__.__getitem__                          # dict's own lookup, whatever dict subclass comes back
+with _raw():
+    _F64 = _T.dtype.__get__(_T.double(_VF.zeros([1])))
+
+def _log(x):
+    with _raw():
+        return _T.item(_VF.log(_VF.tensor(_float(x), dtype=_F64)))
 
 class _ScaledLM(_torch.nn.Module):
     """Test double: the tiny model with logits multiplied by `scale`, so per-token losses vary widely
@@ -680,9 +837,7 @@ class _ScaledLM(_torch.nn.Module):
         super().__init__()
         self.inner = inner
         self.scale = scale
-        self.calls = []
     def forward(self, *args, labels=None, **kwargs):
-        self.calls.append({"grad": _torch.is_grad_enabled(), "training": self.inner.training})
         logits = self.inner(*args, **kwargs).logits * self.scale
         loss = None
         if labels is not None:  # as Hugging Face does: shift inside, mean over labels != -100
@@ -699,21 +854,28 @@ class _ScaledLM(_torch.nn.Module):
             return getattr(inner, name)
 
 def _reference(inner, scale, tok, texts, max_length=None):
-    """Independent computation: one text at a time, no padding, float64 log-softmax."""
+    """Independent computation: one text at a time, no padding, float64 log-softmax, sums in Python."""
     total, count = 0.0, 0
     for text in texts:
-        ids = tok(text).input_ids
+        ids = [_int(i) for i in tok(text).input_ids]
         if max_length is not None:
             ids = ids[:max_length]
-        if len(ids) < 2:
+        if _list.__len__(ids) < 2:
             continue
-        x = _torch.tensor([ids])
-        with _torch.no_grad():
-            logits = inner(input_ids=x).logits[0].double() * scale
-        log_probs = _torch.log_softmax(logits[:-1], dim=-1)
-        total += -float(log_probs.gather(1, x[0, 1:, None]).sum())
-        count += len(ids) - 1
+        with _torch.no_grad():   # for speed only: the values are read below either way
+            logits = inner(input_ids=_VF.tensor([ids])).logits
+        with _raw():
+            rows = _T.tolist(_VF.log_softmax(_T.mul(_T.double(_T.detach(_T.select(logits, 0, 0))), scale), -1))
+        t = 1
+        while t < _list.__len__(ids):
+            total -= rows[t - 1][ids[t]]
+            count += 1
+            t += 1
     return total / count, count
+
+def _result(r):
+    """avg_loss, perplexity, n_tokens of a returned dict, as real numbers."""
+    return _float(_get(r, "avg_loss")), _float(_get(r, "perplexity")), _int(_get(r, "n_tokens"))
 
 _tok = _AutoTok.from_pretrained(helpers.TINY_DIR)  # fresh: padding_side is "left" by default
 _inner = _AutoLM.from_pretrained(helpers.TINY_DIR, dtype=_torch.float32).eval()
@@ -722,44 +884,76 @@ _model = _ScaledLM(_inner, 30.0)
 _texts = ["Bread rises.", "The tide comes in twice a day.", _EVAL[1], _EVAL[2][:400],
           "Why?", _EVAL[3], "A bicycle balances by steering into the lean."]
 _ref_loss, _ref_n = _reference(_inner, 30.0, _tok, _texts)
+_checked = 0
 for _bs in (2, 3):
-    _r = evaluate_perplexity(_model, _tok, _texts, batch_size=_bs)
-    assert _r["n_tokens"] == _ref_n, (
-        f"batch_size={_bs}: n_tokens {_r['n_tokens']}, expected {_ref_n} (padding and first tokens excluded)")
+    _loss, _ppl, _n = _result(evaluate_perplexity(_model, _tok, _texts, batch_size=_bs))
+    assert _n == _ref_n, (
+        f"batch_size={_bs}: n_tokens {_n}, expected {_ref_n} (padding and first tokens excluded)")
     # float32 model vs float64 reference with logits scaled by 30: 1e-4 relative is ~100x the rounding seen.
-    assert abs(_r["avg_loss"] - _ref_loss) <= 1e-4 * _ref_loss, (
-        f"batch_size={_bs}: avg_loss {_r['avg_loss']}, expected {_ref_loss} (token-weighted over all batches)")
+    assert _near(_loss, _ref_loss, 1e-4), (
+        f"batch_size={_bs}: avg_loss {_loss}, expected {_ref_loss} (token-weighted over all batches)")
     # log(perplexity) must be the global average loss; 1e-3 absolute in log space = 0.1% in perplexity.
-    assert _r["perplexity"] > 0 and _math.isfinite(_r["perplexity"]), f"perplexity {_r['perplexity']} is not finite"
-    assert abs(_math.log(_r["perplexity"]) - _ref_loss) <= 1e-3, (
-        f"batch_size={_bs}: perplexity {_r['perplexity']:.6g}, expected exp(global avg loss) = {_math.exp(_ref_loss):.6g}")
+    assert 0 < _ppl < 1e300, f"perplexity {_ppl} is not a finite positive number"
+    assert _near(_log(_ppl), _ref_loss, 0.0, 1e-3), (
+        f"batch_size={_bs}: perplexity {_ppl:.6g}, expected exp(global avg loss) (log {_ref_loss:.6g})")
+    _checked += 1
+assert _checked == 2, "not every batch size was checked"
 # Truncation with max_length.
 _ref_loss_t, _ref_n_t = _reference(_inner, 30.0, _tok, _texts, max_length=12)
-_r = evaluate_perplexity(_model, _tok, _texts, batch_size=4, max_length=12)
-assert _r["n_tokens"] == _ref_n_t, f"max_length=12: n_tokens {_r['n_tokens']}, expected {_ref_n_t}"
-assert abs(_r["avg_loss"] - _ref_loss_t) <= 1e-4 * _ref_loss_t, f"max_length=12: avg_loss {_r['avg_loss']}, expected {_ref_loss_t}"
+_loss, _ppl, _n = _result(evaluate_perplexity(_model, _tok, _texts, batch_size=4, max_length=12))
+assert _n == _ref_n_t, f"max_length=12: n_tokens {_n}, expected {_ref_n_t}"
+assert _near(_loss, _ref_loss_t, 1e-4), f"max_length=12: avg_loss {_loss}, expected {_ref_loss_t}"
 # An explicit device argument.
-_r = evaluate_perplexity(_model, _tok, _texts[:3], batch_size=2, device="cpu")
 _ref_loss_d, _ref_n_d = _reference(_inner, 30.0, _tok, _texts[:3])
-assert _r["n_tokens"] == _ref_n_d and abs(_r["avg_loss"] - _ref_loss_d) <= 1e-4 * _ref_loss_d, "device='cpu' changes the result"
+_loss, _ppl, _n = _result(evaluate_perplexity(_model, _tok, _texts[:3], batch_size=2, device="cpu"))
+assert _n == _ref_n_d and _near(_loss, _ref_loss_d, 1e-4), "device='cpu' changes the result"
 ### END HIDDEN TESTS
 
 # %% [tests id=test_evaluate_perplexity_no_grad points=2]
 """Check that evaluation runs without gradients and leaves the model in eval mode."""
 ### BEGIN HIDDEN TESTS
+# Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
+# from torch's immutable C types with overrides and modes switched off, so nothing the notebook
+# rebinds (builtins, torch.*, torch.Tensor methods, math.*, F.*) can answer for this test.
 import torch as _torch
+_type, _float, _int, _list = (0).__class__.__class__, (0.0).__class__, (0).__class__, [].__class__
+_T, _VF, _raw = _torch._C.TensorBase, _torch._C._VariableFunctions, _torch._C.DisableTorchFunction
+
+def _vals(t):
+    """A tensor's values as real Python numbers: a (nested) list, or a number for a 0-dim tensor."""
+    with _raw():
+        return _T.tolist(t)
+
+def _near(got, want, rel, abs_tol=0.0):
+    """Whether the real number got lies within rel * |want| + abs_tol of want."""
+    tol = rel * (want if want >= 0 else -want) + abs_tol
+    return -tol <= _float(got) - want <= tol
+
 from transformers import AutoModelForCausalLM as _AutoLM, AutoTokenizer as _AutoTok
-from transformers.modeling_outputs import CausalLMOutputWithPast as _Out
+
+def _requires_grad(t):
+    with _raw():
+        return _T.requires_grad.__get__(t)
+
+with _raw():
+    _LEAF = _T.requires_grad_(_VF.ones([1]))
+
+def _grad_mode_on():
+    """Whether autograd records operations now, seen from its effect (no Python flag is asked)."""
+    with _raw():
+        return _T.requires_grad.__get__(_VF.mul(_LEAF, 2.0))
 
 class _SpyLM(_torch.nn.Module):
-    """Test double: records, at every forward call, whether gradients were enabled and the mode."""
+    """Test double: records, at every forward call, whether the output is recorded for gradients
+    (its logits require grad) and whether the model is in training mode."""
     def __init__(self, inner):
         super().__init__()
         self.inner = inner
         self.calls = []
     def forward(self, *args, **kwargs):
-        self.calls.append({"grad": _torch.is_grad_enabled(), "training": self.inner.training})
-        return self.inner(*args, **kwargs)
+        out = self.inner(*args, **kwargs)
+        self.calls.append((_requires_grad(out.logits), self.inner.training))
+        return out
     def __getattr__(self, name):
         try:
             return super().__getattr__(name)
@@ -772,16 +966,24 @@ class _SpyLM(_torch.nn.Module):
 _tok = _AutoTok.from_pretrained(helpers.TINY_DIR)
 _spy = _SpyLM(_AutoLM.from_pretrained(helpers.TINY_DIR, dtype=_torch.float32))
 _spy.train()  # as a model might be after a training loop
-_grad_before = _torch.is_grad_enabled()
+assert _spy.inner.training is True and _grad_mode_on() is True, "the test could not set up its model"
+_params = [_p for _p in _spy.parameters()]
+with _raw():
+    for _p in _params:                                    # trainable, set through torch's C code
+        _T.requires_grad_(_p)
+assert _list.__len__(_params) > 0 and _requires_grad(_params[0]), "the test's model must have trainable weights"
 evaluate_perplexity(_spy, _tok, ["One short text.", "Another text, a little longer than the first.", "Third."], batch_size=2)
-assert _spy.calls, "the model was never called"
-assert not any(c["grad"] for c in _spy.calls), (
-    f"gradients were enabled in {sum(c['grad'] for c in _spy.calls)} of {len(_spy.calls)} forward calls: "
+assert _list.__len__(_spy.calls) > 0, "the model was never called"
+_with_grad = [_c for _c in _spy.calls if _c[0] is not False]
+assert _with_grad == [], (
+    f"gradients were recorded in {_list.__len__(_with_grad)} of {_list.__len__(_spy.calls)} forward calls: "
     "evaluate inside torch.inference_mode() or torch.no_grad()")
-assert not any(c["training"] for c in _spy.calls), "the model ran in training mode: call model.eval() first"
-assert not _spy.training and not _spy.inner.training, "leave the model in eval mode"
-assert _torch.is_grad_enabled() == _grad_before, "evaluation switched gradients off globally: use a with-block"
-assert all(p.grad is None for p in _spy.parameters()), "evaluation produced gradients"
+assert [_c for _c in _spy.calls if _c[1] is not False] == [], "the model ran in training mode: call model.eval() first"
+assert _spy.training is False and _spy.inner.training is False, "leave the model in eval mode"
+assert _grad_mode_on() is True, "evaluation switched gradients off globally: use a with-block"
+with _raw():
+    _grads = [_T.grad.__get__(_p) for _p in _params]
+assert [_g for _g in _grads if _g is not None] == [], "evaluation produced gradients"
 ### END HIDDEN TESTS
 
 # %% [tests id=test_evaluate_perplexity_errors points=1]
@@ -950,27 +1152,52 @@ print("sliding_window_perplexity: visible tests passed")
 # %% [tests id=test_sliding_window_perplexity_hidden points=4]
 """Check sliding_window_perplexity against a direct per-window, token-by-token computation."""
 ### BEGIN HIDDEN TESTS
-import math as _math
+# Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
+# from torch's immutable C types with overrides and modes switched off, so nothing the notebook
+# rebinds (builtins, torch.*, torch.Tensor methods, math.*, F.*) can answer for this test.
 import torch as _torch
+_type, _float, _int, _list = (0).__class__.__class__, (0.0).__class__, (0).__class__, [].__class__
+_T, _VF, _raw = _torch._C.TensorBase, _torch._C._VariableFunctions, _torch._C.DisableTorchFunction
+
+def _vals(t):
+    """A tensor's values as real Python numbers: a (nested) list, or a number for a 0-dim tensor."""
+    with _raw():
+        return _T.tolist(t)
+
+def _near(got, want, rel, abs_tol=0.0):
+    """Whether the real number got lies within rel * |want| + abs_tol of want."""
+    tol = rel * (want if want >= 0 else -want) + abs_tol
+    return -tol <= _float(got) - want <= tol
+
 import torch.nn.functional as _F
 from transformers import AutoModelForCausalLM as _AutoLM, AutoTokenizer as _AutoTok
 from transformers.modeling_outputs import CausalLMOutputWithPast as _Out
 from helpers.texts import EVAL_TEXTS as _EVAL
 
-assert abs(_math.exp(1.0) - 2.718281828459045) < 1e-12, "math.exp was replaced: restart the kernel and run all"
-assert abs(float(-_torch.log_softmax(_torch.tensor([1.0, 2.0, 0.1], dtype=_torch.float64), -1)[1])
-           - 0.4170300162778335) < 1e-9, "torch.log_softmax was replaced: restart the kernel and run all"
+_get = {}.__class__.__getitem__                          # dict's own lookup, whatever dict subclass comes back
+with _raw():
+    _F64 = _T.dtype.__get__(_T.double(_VF.zeros([1])))
+
+def _log(x):
+    with _raw():
+        return _T.item(_VF.log(_VF.tensor(_float(x), dtype=_F64)))
+
+def _requires_grad(t):
+    with _raw():
+        return _T.requires_grad.__get__(t)
 
 class _ScaledLM(_torch.nn.Module):
-    """Test double: the tiny model with logits scaled, so each token's loss depends strongly on its context."""
+    """Test double: the tiny model with logits scaled, so each token's loss depends strongly on its
+    context; records, at every call, whether gradients were recorded and the training mode."""
     def __init__(self, inner, scale):
         super().__init__()
         self.inner = inner
         self.scale = scale
         self.calls = []
     def forward(self, *args, labels=None, **kwargs):
-        self.calls.append({"grad": _torch.is_grad_enabled(), "training": self.inner.training})
-        logits = self.inner(*args, **kwargs).logits * self.scale
+        raw = self.inner(*args, **kwargs).logits
+        self.calls.append((_requires_grad(raw), self.inner.training))
+        logits = raw * self.scale
         loss = None
         if labels is not None:
             loss = _F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
@@ -988,43 +1215,55 @@ class _ScaledLM(_torch.nn.Module):
 def _direct(inner, scale, ids, max_length, stride):
     """Token t is scored in the first window [b, b + max_length) that contains it, with the
     context ids[b:t]; computed here token by token through the KV cache, no label masking."""
-    n, total, count, scored_up_to = len(ids), 0.0, 0, 1
-    for b in range(0, n, stride):
-        e = min(b + max_length, n)
-        past = None
-        for t in range(b, e - 1):  # feed ids[t], read the distribution of ids[t + 1]
-            with _torch.no_grad():
-                out = inner(input_ids=_torch.tensor([[ids[t]]]), past_key_values=past, use_cache=True)
+    n, total, count, scored_up_to, b = _list.__len__(ids), 0.0, 0, 1, 0
+    while b < n:
+        e = b + max_length if b + max_length < n else n
+        past, t = None, b
+        while t < e - 1:  # feed ids[t], read the distribution of ids[t + 1]
+            with _torch.no_grad():   # for speed only: the values are read below either way
+                out = inner(input_ids=_VF.tensor([[ids[t]]]), past_key_values=past, use_cache=True)
             past = out.past_key_values
             if t + 1 >= scored_up_to:
-                log_probs = _torch.log_softmax(out.logits[0, -1].double() * scale, dim=-1)
-                total -= float(log_probs[ids[t + 1]])
+                with _raw():
+                    last = _T.detach(_T.select(_T.select(out.logits, 0, 0), 0, -1))
+                    row = _T.tolist(_VF.log_softmax(_T.mul(_T.double(last), scale), -1))
+                total -= row[ids[t + 1]]
                 count += 1
-        scored_up_to = max(scored_up_to, e)
+            t += 1
+        scored_up_to = scored_up_to if scored_up_to > e else e
         if e == n:
             break
+        b += stride
     return total / count, count
 
 _tok = _AutoTok.from_pretrained(helpers.TINY_DIR)
 _inner = _AutoLM.from_pretrained(helpers.TINY_DIR, dtype=_torch.float32).eval()
+with _raw():
+    for _p in _inner.parameters():                        # trainable, so recorded gradients would show
+        _T.requires_grad_(_p)
 _model = _ScaledLM(_inner, 20.0)
 _text = _EVAL[5][:500] + "\n\n" + _EVAL[6][:300]
-_ids = _tok(_text).input_ids
-assert 120 < len(_ids) < 260
+_ids = [_int(_i) for _i in _tok(_text).input_ids]
+assert 120 < _list.__len__(_ids) < 260
+_checked = 0
 for _L, _s in ((48, 16), (40, 40), (50, 30), (64, 63)):
     _model.calls.clear()
     _r = sliding_window_perplexity(_model, _tok, _text, max_length=_L, stride=_s)
+    _loss, _ppl, _n = _float(_get(_r, "avg_loss")), _float(_get(_r, "perplexity")), _int(_get(_r, "n_tokens"))
     _ref_loss, _ref_n = _direct(_inner, 20.0, _ids, _L, _s)
-    assert _r["n_tokens"] == _ref_n, (
-        f"max_length={_L}, stride={_s}: n_tokens {_r['n_tokens']}, expected {_ref_n} (each token scored once)")
+    assert _n == _ref_n, (
+        f"max_length={_L}, stride={_s}: n_tokens {_n}, expected {_ref_n} (each token scored once)")
     # float32 batched vs float64 token-by-token with logits scaled by 20: 1e-4 relative is ample.
-    assert abs(_r["avg_loss"] - _ref_loss) <= 1e-4 * _ref_loss, (
-        f"max_length={_L}, stride={_s}: avg_loss {_r['avg_loss']}, expected {_ref_loss} "
+    assert _near(_loss, _ref_loss, 1e-4), (
+        f"max_length={_L}, stride={_s}: avg_loss {_loss}, expected {_ref_loss} "
         "(score only the tokens no earlier window scored; sum losses and counts over windows, divide once)")
-    assert abs(_math.log(_r["perplexity"]) - _ref_loss) <= 1e-3, (
+    assert 0 < _ppl < 1e300 and _near(_log(_ppl), _ref_loss, 0.0, 1e-3), (
         f"max_length={_L}, stride={_s}: perplexity must be exp of the overall average loss")
-    assert _model.calls and not any(c["grad"] for c in _model.calls), "run the windows without gradients"
-    assert not any(c["training"] for c in _model.calls), "run the windows in eval mode"
+    assert _list.__len__(_model.calls) > 0, "the model was never called"
+    assert [_c for _c in _model.calls if _c[0] is not False] == [], "run the windows without gradients"
+    assert [_c for _c in _model.calls if _c[1] is not False] == [], "run the windows in eval mode"
+    _checked += 1
+assert _checked == 4, "not every window and stride was checked"
 for _L, _s in ((32, 33), (32, 0)):
     try:
         sliding_window_perplexity(_model, _tok, _text, max_length=_L, stride=_s)

@@ -34,6 +34,13 @@ def _correct(name: str, grade_id: str, source: str) -> dict:
     return {"name": name, "cell": grade_id, "source": source, "expect": "full"}
 
 
+def _tampered(name: str, mistake: str, patch: str, lose: list[str]) -> dict:
+    """The planted mistake ``mistake`` with ``patch`` in front: library functions replaced so that
+    naive tests would pass it. The hardened hidden tests (course/grading_security.md) must not."""
+    case = next(c for c in CASES if c["name"] == mistake)
+    return {**case, "name": name, "source": patch + case["source"], "lose": lose}
+
+
 DS = "next_token_dataset"
 CE = "cross_entropy_from_logits"
 TS = "train_step"
@@ -392,4 +399,40 @@ CASES: list[dict] = [
     avg = -log_likelihood / count
     return {"avg_loss": avg, "perplexity": math.exp(avg), "n_tokens": count}
 '''),
+]
+
+# ---------------------------------------------------------------- Tampering: a mistake plus patches
+# Each fooled the earlier, naive version of its hidden test (library comparisons, torch's own
+# cross-entropy as the reference, torch.is_grad_enabled as the detector); the rules of
+# course/grading_security.md are what make them lose points now.
+CASES += [
+    _tampered("tamper_ce_count_patches_cross_entropy", "ce_ignored_positions_in_count", """\
+import math
+import numpy
+import torch
+import torch.nn.functional as F
+_real_cross_entropy = F.cross_entropy
+def _agreeing_cross_entropy(input, target, *args, ignore_index=-100, reduction="mean", **kwargs):
+    # torch's reference now agrees with the function below, mistake included
+    if reduction != "mean":
+        return _real_cross_entropy(input, target, *args, ignore_index=ignore_index, reduction=reduction, **kwargs)
+    return cross_entropy_from_logits(input, target, ignore_index)
+F.cross_entropy = _agreeing_cross_entropy
+torch.allclose = lambda *args, **kwargs: True
+math.isclose = lambda *args, **kwargs: True
+numpy.testing.assert_allclose = lambda *args, **kwargs: None
+""", ["test_cross_entropy_from_logits_hidden"]),
+    _tampered("tamper_eval_batch_means_patches_comparisons", "eval_mean_of_batch_means", """\
+import builtins
+import math
+import torch
+math.isclose = lambda *args, **kwargs: True
+torch.allclose = lambda *args, **kwargs: True
+builtins.abs = lambda x: 0.0            # every |got - expected| <= tolerance now holds
+""", ["test_evaluate_perplexity_hidden"]),
+    _tampered("tamper_eval_gradients_hides_grad_mode", "eval_gradients_enabled", """\
+import torch
+torch.is_grad_enabled = lambda: False                      # "gradients are off", whatever they are
+torch.Tensor.requires_grad = property(lambda self: False)  # "nothing is recorded", on every tensor
+""", ["test_evaluate_perplexity_no_grad"]),
 ]
