@@ -1,0 +1,78 @@
+"""The README's main command on the example class the repository ships.
+
+The committed ``submitted/`` must be what ``tools.make_example_submissions``
+builds from the current release and solution (otherwise the example students
+grade an old notebook), and ``python -m tools.grade`` run on a copy of the
+course must grade them: alice (complete) full marks, bob (partly wrong) fewer,
+with the cells bob got wrong named in the table and in grades.csv; a second
+run gives the same scores and no duplicate rows.
+"""
+from __future__ import annotations
+
+import csv
+import shutil
+import sqlite3
+
+import nbformat
+import pytest
+
+from tests.pipeline import REPO_ROOT
+from tools import make_example_submissions
+
+pytestmark = pytest.mark.pipeline
+
+ASSIGNMENTS = sorted(p.name for p in (REPO_ROOT / "release").iterdir() if p.is_dir())
+
+
+def _cells(notebook):
+    return [(c.cell_type, c.source) for c in notebook.cells]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_example_submissions_are_current(assignment):
+    for student, expected in make_example_submissions.build(assignment).items():
+        path = REPO_ROOT / "submitted" / student / assignment / f"{assignment}.ipynb"
+        assert path.exists(), f"{path} missing: run `python -m tools.make_example_submissions`"
+        committed = nbformat.read(path, as_version=4)
+        assert _cells(committed) == _cells(expected), \
+            f"submitted/{student}/{assignment} is stale: run `python -m tools.make_example_submissions`"
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    from tools import grade
+
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", root)
+    for folder in ("source", "submitted"):
+        shutil.copytree(REPO_ROOT / folder, root / folder,
+                        ignore=shutil.ignore_patterns("artifacts", ".ipynb_checkpoints"))
+    runs = []
+    for _ in range(2):
+        assert grade.main(["--course-root", str(root)]) == 0
+        with open(root / "grades.csv", newline="") as handle:
+            runs.append(list(csv.DictReader(handle)))
+    return root, runs
+
+
+def test_main_command_grades_the_example_class(graded_class):
+    root, (first, _) = graded_class
+    by_key = {(r["student"], r["assignment"]): r for r in first}
+    assert set(by_key) == {(s, a) for s in make_example_submissions.STUDENTS for a in ASSIGNMENTS}
+    for assignment in ASSIGNMENTS:
+        alice, bob = by_key["alice", assignment], by_key["bob", assignment]
+        assert float(alice["score"]) == float(alice["max_score"]) > 0, alice
+        assert float(bob["score"]) < float(bob["max_score"]), bob
+        assert bob["failed"], "bob lost points but the table does not say where"
+        assert (root / "release" / assignment / f"{assignment}.ipynb").exists()
+        feedback = root / "feedback" / "alice" / assignment
+        assert list(feedback.glob("*.html")), f"no feedback written in {feedback}"
+
+
+def test_regrading_is_idempotent(graded_class):
+    root, (first, second) = graded_class
+    strip = lambda rows: sorted((r["student"], r["assignment"], r["score"], r["max_score"], r["failed"]) for r in rows)
+    assert strip(first) == strip(second)
+    with sqlite3.connect(root / "gradebook.db") as db:
+        submissions = db.execute("select count(*) from submitted_assignment").fetchone()[0]
+    assert submissions == len(first), "regrading duplicated submissions in the gradebook"
