@@ -33,7 +33,7 @@ def test_code_blocks_run_and_print_what_the_document_shows(doc, monkeypatch):
     namespace: dict = {"__name__": "__doc_snippet__"}
     for number, match in enumerate(BLOCK.finditer(doc.read_text()), start=1):
         code, expected = match["code"], match["out"]
-        if code.startswith("# not run") or code.startswith("# excerpt:"):
+        if code.lstrip().startswith(("# not run", "# excerpt:")):
             continue
         buffer = io.StringIO()
         with contextlib.redirect_stdout(buffer):

@@ -186,9 +186,41 @@ print(_json.dumps({
 }))
 """
 
+# The notebook's results as the kernel holds them: every global DataFrame (as rows) and every
+# global dict or list that JSON can hold (small ones only). Printed after the machine line.
+_STATE_SOURCE = """\
+import json as _json
+def _plain(value):
+    if hasattr(value, "to_json") and hasattr(value, "columns"):
+        return _json.loads(value.to_json(orient="records"))
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(type(value).__name__)
+_state = {}
+for _name, _value in list(globals().items()):
+    if _name.startswith("_") or _name in ("In", "Out") or callable(_value):
+        continue
+    try:
+        _text = _json.dumps(_plain(_value))
+    except (TypeError, ValueError):
+        continue
+    if len(_text) < 100_000 and _text not in ("{}", "[]"):
+        _state[_name] = _json.loads(_text)
+print(_json.dumps(_state))
+"""
+
 
 def execute(exercise: str, work_root: Path, profile: str = "full", timeout_s: int = 1800):
-    """Run a copy of source/<exercise> under ``work_root``; return (notebook, machine, total_s, folder)."""
+    """Run a copy of source/<exercise> under ``work_root``.
+
+    Returns (executed notebook, machine description, results state, total seconds, folder).
+    """
     import nbformat
     from nbclient import NotebookClient
 
@@ -196,8 +228,8 @@ def execute(exercise: str, work_root: Path, profile: str = "full", timeout_s: in
     shutil.copytree(REPO_ROOT / "source" / exercise, work, ignore=shutil.ignore_patterns("artifacts"))
     path = work / f"{exercise}.ipynb"
     notebook = nbformat.read(path, as_version=4)
-    probe = nbformat.v4.new_code_cell(_PROBE_SOURCE, metadata={"tags": [_PROBE_TAG]})
-    notebook.cells.append(probe)
+    notebook.cells.append(nbformat.v4.new_code_cell(_PROBE_SOURCE, metadata={"tags": [_PROBE_TAG]}))
+    notebook.cells.append(nbformat.v4.new_code_cell(_STATE_SOURCE, metadata={"tags": [_PROBE_TAG]}))
     env_before = os.environ.get("COURSE_PROFILE")
     os.environ["COURSE_PROFILE"] = profile
     os.environ.pop("NBGRADER_EXECUTION", None)
@@ -212,10 +244,10 @@ def execute(exercise: str, work_root: Path, profile: str = "full", timeout_s: in
             os.environ.pop("COURSE_PROFILE", None)
         else:
             os.environ["COURSE_PROFILE"] = env_before
-    probe = notebook.cells.pop()
-    machine = json.loads(_stdout(probe).strip().splitlines()[-1])
+    state = json.loads(_stdout(notebook.cells.pop()).strip().splitlines()[-1])
+    machine = json.loads(_stdout(notebook.cells.pop()).strip().splitlines()[-1])
     nbformat.write(notebook, path)
-    return notebook, machine, total, work
+    return notebook, machine, state, total, work
 
 
 def _stdout(cell) -> str:
@@ -270,7 +302,7 @@ def _find(rows: list[dict], column: str, predicate) -> dict:
     return next((r for r in rows if predicate(str(r.get(column, "")))), {})
 
 
-def key_exercise2(tables: dict, printed: list[dict]) -> dict:
+def key_exercise2(tables: dict, state: dict) -> dict:
     quality = _rows(tables, "exercise2_quality")
     speed = (_rows(tables, "exercise2_speed") or [{}])[0]
     ev = _find(quality, "measure", lambda m: m.startswith("eval texts"))
@@ -297,7 +329,7 @@ def key_exercise2(tables: dict, printed: list[dict]) -> dict:
     return key
 
 
-def key_exercise1(tables: dict, printed: list[dict]) -> dict:
+def key_exercise1(tables: dict, state: dict) -> dict:
     # Exercise 1's results table: one row per measured setting. The named numbers are
     # picked from its rows when they are there; every row stays available under tables.
     key: dict = {}
@@ -328,7 +360,7 @@ def _sha256(path: Path) -> str:
 
 def record_run(exercise: str, work_root: Path, profile: str = "full") -> tuple[dict, Path]:
     """Execute one exercise and return (record, folder holding its artifacts)."""
-    notebook, machine, total, folder = execute(exercise, work_root, profile)
+    notebook, machine, state, total, folder = execute(exercise, work_root, profile)
     artifacts = folder / "artifacts"
     tables = _read_tables(artifacts) if artifacts.exists() else {}
     printed = []
@@ -348,10 +380,11 @@ def record_run(exercise: str, work_root: Path, profile: str = "full") -> tuple[d
         "total_seconds": round(total, 1),
         "sections": (sections := section_seconds(notebook)),
         "section_seconds": {section_slug(x["section"]): x["seconds"] for x in sections},
-        "key": KEY_NUMBERS.get(exercise, lambda t, p: {})(tables, printed),
+        "key": KEY_NUMBERS.get(exercise, lambda t, s: {})(tables, state),
         "tables": tables,
         "figures": figures,
         "printed": printed,
+        "state": state,
     }
     # Paths of this machine and of the temporary copy mean nothing to a reader: make them relative.
     text = json.dumps(record).replace(str(folder), "<notebook folder>").replace(str(REPO_ROOT) + "/", "")

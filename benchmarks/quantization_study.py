@@ -1,0 +1,328 @@
+"""INT8 on CPU for the embedded SmolLM2-135M: speed, perplexity, size and build time of each variant.
+
+Variants (all but the first run in ONNX Runtime, exported by Optimum):
+
+* PyTorch float32 (the baseline) and ONNX Runtime float32;
+* dynamic INT8 with Optimum's default operator list (which also rounds the
+  embedding table, shared with the output layer), of every MatMul, and of the
+  linear projections only;
+* static INT8 of the linear projections, calibrated (min/max) on ``CALIBRATION_TEXTS``;
+* a sensitivity sweep: dynamic INT8 of one MatMul group at a time (perplexity only);
+* weight-only ``MatMulNBits`` (8 and 4 bits, block 32), with the kernel's default
+  float compute and with ``accuracy_level=4`` (int8 compute), and with the
+  output layer quantized too.
+
+Method: torch and ONNX Runtime pinned to 2 threads; greedy decoding of
+``helpers.REFERENCE_PROMPT`` at batch 1, ``max_new_tokens == min_new_tokens == 32``.
+Every timed model is loaded first, then timed round-robin (one warm-up each,
+then 5 rounds in which each model runs once), so that a burst of load from
+other processes hits all variants alike. Decode tokens/s = 31 / (median time
+of 32 new tokens - median time of 1 new token); the 1-token run is the
+prefill. Perplexity: all of ``helpers.EVAL_TEXTS``, batches of 4, right
+padding, padding excluded, token-weighted. Ratios are against PyTorch float32
+measured in the same run.
+
+    .venv/bin/python benchmarks/quantization_study.py [--rebuild] [--spinning]
+
+Built models are kept under ``artifacts/quantization_study/`` and reused by
+later runs (their build time is the one recorded when they were built);
+``--rebuild`` builds everything again. Expect 15 to 25 minutes with builds,
+and peaks of about 5 GB of memory during the export.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # run as a script: make `benchmarks` and `helpers` importable
+    sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.common import machine, row  # noqa: E402
+
+NAME = "quantization_study"
+THREADS = 2
+NEW_TOKENS = 32
+ROUNDS = 5
+EVAL_BATCH = 4
+PPL_TOLERANCE = 0.03      # "within 3% of float32 perplexity"
+TARGET_SPEEDUP = 1.8      # decode tokens/s vs PyTorch float32
+WORK_DIR = REPO_ROOT / "artifacts" / NAME
+BUILD_INFO = "study_build.json"
+
+
+@dataclass
+class Variant:
+    name: str
+    label: str
+    build: Callable[[Path, Path], Path] | None   # (fp32 export dir, target dir) -> folder; None for PyTorch
+    file_name: str = "model.onnx"
+    timed: bool = True
+    session: dict = field(default_factory=dict)   # extra load_ort keyword arguments
+
+
+def variants(q) -> list[Variant]:
+    """Every variant of the study, in table order; ``q`` is helpers.quantization."""
+    calibration = {}
+
+    def static(fp32, target):
+        calibration["ds"] = q.calibration_dataset(str(_embedded()), fp32, list(q.CALIBRATION_TEXTS))
+        return q.quantize_static(fp32, target, calibration.pop("ds"), groups=q.PROJECTION_GROUPS)
+
+    out = [
+        Variant("pytorch_fp32", "PyTorch float32 (baseline)", None),
+        Variant("ort_fp32", "ONNX Runtime float32", None),
+        Variant("dynamic_optimum_default", "dynamic INT8, Optimum's default operators (MatMul + embedding Gather)",
+                lambda src, dst: q.quantize_dynamic(src, dst, operators_to_quantize=None), q.QUANTIZED_FILE),
+        Variant("dynamic_all", "dynamic INT8, every MatMul",
+                lambda src, dst: q.quantize_dynamic(src, dst), q.QUANTIZED_FILE),
+        Variant("dynamic_proj", "dynamic INT8, linear projections only",
+                lambda src, dst: q.quantize_dynamic(src, dst, groups=q.PROJECTION_GROUPS), q.QUANTIZED_FILE),
+        Variant("static_proj", "static INT8 (min/max calibration), linear projections only",
+                static, q.QUANTIZED_FILE),
+    ]
+    for group in q.PROJECTION_GROUPS + ("lm_head",):
+        out.append(Variant(f"sensitivity_{group}", f"sensitivity: dynamic INT8 of {group} only",
+                           lambda src, dst, g=group: q.quantize_dynamic(src, dst, groups=[g]),
+                           q.QUANTIZED_FILE, timed=False))
+    out += [
+        Variant("weight_only_8bit", "weight-only 8-bit, block 32 (default compute)",
+                lambda src, dst: q.weight_only_int8(src, dst, bits=8, block_size=32)),
+        Variant("weight_only_8bit_acc4", "weight-only 8-bit, block 32, accuracy_level=4 (int8 compute)",
+                lambda src, dst: q.weight_only_int8(src, dst, bits=8, block_size=32, accuracy_level=4)),
+        Variant("weight_only_8bit_acc4_head", "weight-only 8-bit, block 32, accuracy_level=4, lm_head too",
+                lambda src, dst: q.weight_only_int8(src, dst, bits=8, block_size=32, accuracy_level=4,
+                                                    quantize_lm_head=True)),
+        Variant("weight_only_4bit", "weight-only 4-bit, block 32 (default compute)",
+                lambda src, dst: q.weight_only_int8(src, dst, bits=4, block_size=32)),
+        Variant("weight_only_4bit_acc4", "weight-only 4-bit, block 32, accuracy_level=4 (int8 compute)",
+                lambda src, dst: q.weight_only_int8(src, dst, bits=4, block_size=32, accuracy_level=4)),
+    ]
+    return out
+
+
+def _embedded() -> Path:
+    import helpers
+
+    if not (Path(helpers.EMBEDDED_DIR) / "model.safetensors").is_file():
+        raise FileNotFoundError(f"embedded model missing at {helpers.EMBEDDED_DIR}: run `make setup` first")
+    return Path(helpers.EMBEDDED_DIR)
+
+
+# --------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------
+
+def perplexity(model, tokenizer, texts, batch_size: int = EVAL_BATCH) -> tuple[float, int]:
+    """Token-weighted perplexity over ``texts``: right padding, padded positions excluded.
+
+    Works for a PyTorch model and for an ORTModelForCausalLM alike (both take
+    ``input_ids`` + ``attention_mask`` and return ``.logits``). Returns
+    ``(perplexity, predicted tokens)``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    tokenizer.padding_side = "right"  # positions of real tokens then start at 0 in every row
+    total_nll, total_tokens = 0.0, 0
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(list(texts[start:start + batch_size]), return_tensors="pt", padding=True)
+        with torch.inference_mode():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        targets = batch["input_ids"][:, 1:]
+        keep = batch["attention_mask"][:, 1:].bool()
+        nll = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, reduction="none")
+        total_nll += float(nll[keep].double().sum())
+        total_tokens += int(keep.sum())
+    return math.exp(total_nll / total_tokens), total_tokens
+
+
+def time_round_robin(models: dict, tokenizer, prompt: str, rounds: int = ROUNDS) -> dict:
+    """Per model: raw times of ``NEW_TOKENS`` and of 1 new token, measured round-robin."""
+    import torch
+
+    encoded = tokenizer(prompt, return_tensors="pt")
+
+    def generate(model, new_tokens):
+        with torch.inference_mode():
+            out = model.generate(**encoded, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                 do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        assert out.shape[1] == encoded["input_ids"].shape[1] + new_tokens, "generate stopped early"
+
+    times = {name: {"full_s": [], "prefill_s": []} for name in models}
+    for name, model in models.items():  # warm-up: first-call allocations, kernel selection
+        generate(model, NEW_TOKENS)
+    for _ in range(rounds):
+        for name, model in models.items():
+            start = time.perf_counter()
+            generate(model, NEW_TOKENS)
+            times[name]["full_s"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            generate(model, 1)
+            times[name]["prefill_s"].append(time.perf_counter() - start)
+    for entry in times.values():
+        full, prefill = statistics.median(entry["full_s"]), statistics.median(entry["prefill_s"])
+        entry["decode_tok_s"] = (NEW_TOKENS - 1) / (full - prefill) if full > prefill else float("nan")
+        entry["e2e_tok_s"] = NEW_TOKENS / full
+        entry["prefill_ms"] = prefill * 1e3
+    return times
+
+
+# --------------------------------------------------------------------------
+# The study
+# --------------------------------------------------------------------------
+
+def _build(variant: Variant, fp32: Path, work: Path, q) -> tuple[Path, float]:
+    target = work / variant.name
+    info = target / BUILD_INFO
+    if info.is_file() and (target / variant.file_name).is_file():
+        return target, json.loads(info.read_text())["build_s"]
+    start = time.perf_counter()
+    variant.build(fp32, target)
+    seconds = time.perf_counter() - start
+    info.write_text(json.dumps({"build_s": round(seconds, 2)}))
+    return target, seconds
+
+
+def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = False) -> list[dict]:
+    import pandas as pd
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import helpers
+    from helpers import quantization as q
+
+    torch.set_num_threads(THREADS)
+    work = Path(work_dir or WORK_DIR)
+    if rebuild and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    source = _embedded()
+    session = {"num_threads": THREADS, "allow_spinning": spinning}
+    print(f"[{NAME}] {machine()}; torch and ONNX Runtime threads: {THREADS}; "
+          f"ORT thread spinning {'on' if spinning else 'off'}", flush=True)
+
+    # 1. Build every variant (or reuse what an earlier run built).
+    fp32 = work / "ort_fp32"
+    existed = q.is_complete_export(fp32, str(source))
+    start = time.perf_counter()
+    q.export_onnx(str(source), fp32, num_threads=THREADS)
+    export_s = json.loads((fp32 / "export_info.json").read_text())["export_s"] if existed else \
+        time.perf_counter() - start
+    print(f"[{NAME}] export: {export_s:.1f} s{' (reused)' if existed else ''}", flush=True)
+    table = {}
+    all_variants = variants(q)
+    for v in all_variants:
+        if v.name == "pytorch_fp32":
+            folder, build_s = source, float("nan")
+        elif v.name == "ort_fp32":
+            folder, build_s = fp32, export_s
+        else:
+            folder, build_s = _build(v, fp32, work, q)
+            print(f"[{NAME}] built {v.name}: {build_s:.1f} s, {q.dir_size_mb(folder):.0f} MB", flush=True)
+        size = q.dir_size_mb(folder / v.file_name) if v.build or v.name == "ort_fp32" else \
+            q.dir_size_mb(folder / "model.safetensors")
+        table[v.name] = {"variant": v.label, "folder": folder, "size_mb": size, "build_s": build_s}
+
+    # 2. Perplexity, one model in memory at a time.
+    texts = list(helpers.EVAL_TEXTS)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    for v in all_variants:
+        start = time.perf_counter()
+        model = _load(v, table[v.name]["folder"], q, session)
+        ppl, n_tokens = perplexity(model, tokenizer, texts)
+        table[v.name].update(perplexity=ppl, n_tokens=n_tokens)
+        print(f"[{NAME}] perplexity {v.name}: {ppl:.3f} over {n_tokens} tokens "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
+        del model
+        gc.collect()
+
+    # 3. Speed, every timed model loaded, round-robin.
+    generate_tokenizer = AutoTokenizer.from_pretrained(source)
+    timed = {v.name: _load(v, table[v.name]["folder"], q, session) for v in all_variants if v.timed}
+    times = time_round_robin(timed, generate_tokenizer, helpers.REFERENCE_PROMPT)
+    del timed
+    gc.collect()
+
+    # 4. Ratios, recommendation, rows.
+    base = table["pytorch_fp32"]
+    base_tps = times["pytorch_fp32"]["decode_tok_s"]
+    for name, entry in table.items():
+        entry["delta_ppl_pct"] = 100 * (entry["perplexity"] / base["perplexity"] - 1)
+        if name in times:
+            entry.update({k: times[name][k] for k in ("decode_tok_s", "e2e_tok_s", "prefill_ms")})
+            entry["speedup"] = entry["decode_tok_s"] / base_tps
+    eligible = [n for n, e in table.items() if "speedup" in e and abs(e["delta_ppl_pct"]) <= 100 * PPL_TOLERANCE]
+    best = max(eligible, key=lambda n: table[n]["decode_tok_s"])
+    frame = pd.DataFrame([
+        {"variant": e["variant"], "decode tok/s": e.get("decode_tok_s"), "x PyTorch fp32": e.get("speedup"),
+         "prefill ms": e.get("prefill_ms"), "perplexity": e["perplexity"], "ppl delta %": e["delta_ppl_pct"],
+         "size MB": e["size_mb"], "build s": e["build_s"]}
+        for e in table.values()
+    ])
+    with pd.option_context("display.width", 220, "display.max_colwidth", 70, "display.float_format", "{:.3g}".format):
+        print(f"\n[{NAME}] results ({ROUNDS} rounds round-robin, median; batch 1, {NEW_TOKENS} new tokens)\n"
+              + frame.to_string(index=False))
+    met = table[best]["speedup"] >= TARGET_SPEEDUP
+    print(f"\n[{NAME}] recommendation: {table[best]['variant']}: {table[best]['decode_tok_s']:.1f} decode tok/s, "
+          f"x{table[best]['speedup']:.2f} PyTorch float32 (target x{TARGET_SPEEDUP}: {'met' if met else 'NOT met'}), "
+          f"perplexity {table[best]['perplexity']:.2f} ({table[best]['delta_ppl_pct']:+.1f}%)", flush=True)
+    work.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(work / "results.csv", index=False)
+
+    timing_method = (f"greedy, batch 1, {NEW_TOKENS} new tokens (min=max), REFERENCE_PROMPT, {THREADS} threads; "
+                     f"{ROUNDS} round-robin rounds after 1 warm-up; (N-1)/(median t_N - median t_1)")
+    ppl_method = (f"all {len(texts)} EVAL_TEXTS, batch {EVAL_BATCH}, right padding, padding excluded, "
+                  "token-weighted")
+    rows = []
+    for name, e in table.items():
+        label = e["variant"]
+        if "decode_tok_s" in e:
+            rows.append(row(NAME, f"{label}: decode speed", e["decode_tok_s"], "tokens/s", timing_method))
+            rows.append(row(NAME, f"{label}: decode speed vs PyTorch float32", e["speedup"], "ratio",
+                            "same run, same method"))
+            rows.append(row(NAME, f"{label}: prefill (1 new token)", e["prefill_ms"], "ms", timing_method))
+        rows.append(row(NAME, f"{label}: perplexity", e["perplexity"], "", ppl_method))
+        rows.append(row(NAME, f"{label}: perplexity change vs PyTorch float32", e["delta_ppl_pct"], "%", ppl_method))
+        rows.append(row(NAME, f"{label}: size on disk", e["size_mb"], "MB", "weights file(s), 10**6 bytes"))
+        if not math.isnan(e["build_s"]):
+            rows.append(row(NAME, f"{label}: time to build", e["build_s"], "s",
+                            "export from the PyTorch folder" if name == "ort_fp32"
+                            else "from the float32 export (excludes the export)"))
+    rows.append(row(NAME, f"recommended: {table[best]['variant']}", table[best]["speedup"], "ratio",
+                    f"fastest decode within {PPL_TOLERANCE:.0%} of float32 perplexity; target x{TARGET_SPEEDUP} "
+                    f"{'met' if met else 'not met'}"))
+    return rows
+
+
+def _load(variant: Variant, folder: Path, q, session: dict):
+    if variant.name == "pytorch_fp32":
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    return q.load_ort(folder, variant.file_name, **session, **variant.session)
+
+
+def _cli(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rebuild", action="store_true", help="build every variant again (else reuse)")
+    parser.add_argument("--spinning", action="store_true",
+                        help="let ONNX Runtime threads spin between runs (default off: see the module docstring)")
+    parser.add_argument("--work-dir", type=Path, default=None, help=f"where built models go (default {WORK_DIR})")
+    args = parser.parse_args(argv)
+    main(rebuild=args.rebuild, work_dir=args.work_dir, spinning=args.spinning)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_cli())
