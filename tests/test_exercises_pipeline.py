@@ -121,7 +121,16 @@ def test_release_leaks_no_solution_or_hidden_tests(graded, assignment):
     text = "\n".join(p.read_text(errors="replace") for p in release_dir.rglob("*") if p.is_file())
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "BEGIN MARK SCHEME"):
         assert marker not in text, f"{marker} found in release/{assignment}"
-    leaked = [line for line in _solution_lines(course.source_notebook(assignment)) if line in text]
+    # Whole lines, not substrings: teaching prose may quote a formula, and a visible test's
+    # `_prompts = ...` contains the solution's `prompts = ...`; neither gives an answer away.
+    release_lines = set()
+    for path in release_dir.rglob("*"):
+        if path.suffix == ".ipynb":
+            cells = nbformat.read(path, as_version=4).cells
+            release_lines.update(line.strip() for cell in cells for line in cell.source.splitlines())
+        elif path.is_file():
+            release_lines.update(line.strip() for line in path.read_text(errors="replace").splitlines())
+    leaked = sorted(line for line in _solution_lines(course.source_notebook(assignment)) if line in release_lines)
     assert not leaked, f"solution or hidden-test lines in release/{assignment}: {leaked[:3]}"
 
 
