@@ -1,0 +1,68 @@
+"""Grading the example class: sequential vs parallel, and what the sandbox costs.
+
+Three runs of ``python -m tools.grade --no-release --no-feedback`` on fresh
+copies of the course (new gradebook each time), so they differ only in the
+setting measured:
+
+* one submission at a time, sandboxed;
+* the default number of workers, sandboxed (the main command's setting);
+* one submission at a time, without the sandbox.
+
+Parallel speed-up = sequential / parallel wall time; sandbox overhead per
+submission = (sequential sandboxed - sequential unsandboxed) / submissions.
+One run each: on a busy machine, re-run and compare.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import row
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _course_copy(parent: Path, name: str) -> Path:
+    copy = parent / name
+    copy.mkdir()
+    shutil.copy2(REPO_ROOT / "nbgrader_config.py", copy)
+    for folder in ("source", "release", "submitted"):
+        shutil.copytree(REPO_ROOT / folder, copy / folder, ignore=shutil.ignore_patterns("artifacts"))
+    return copy
+
+
+def _grade_seconds(root: Path, *args: str) -> tuple[float, list]:
+    from tools import grade, grading
+
+    start = time.perf_counter()
+    with grading.quiet_stdio():
+        status = grade.main(["--course-root", str(root), "--no-release", "--no-feedback", *args])
+    seconds = time.perf_counter() - start
+    if status != 0:
+        raise RuntimeError(f"tools.grade {' '.join(args)} exited {status}")
+    return seconds, grading.discover_submissions(root)
+
+
+def main() -> list[dict]:
+    from tools import grading, sandbox
+
+    rows = []
+    if sandbox.unavailable_reason():
+        raise RuntimeError(f"sandbox unavailable ({sandbox.unavailable_reason()}): run `make setup`")
+    with tempfile.TemporaryDirectory() as tmp:
+        sequential, pairs = _grade_seconds(_course_copy(Path(tmp), "seq"), "--workers", "1", "--sandbox", "on")
+        n = len(pairs)
+        workers = grading.default_workers(n, REPO_ROOT)
+        parallel, _ = _grade_seconds(_course_copy(Path(tmp), "par"), "--sandbox", "on")
+        bare, _ = _grade_seconds(_course_copy(Path(tmp), "bare"), "--workers", "1", "--sandbox", "off")
+    method = f"one run of tools.grade --no-release --no-feedback on a fresh copy ({n} submissions)"
+    rows.append(row("class grading", "sequential, sandboxed", sequential, "s", method))
+    rows.append(row("class grading", f"parallel ({workers} workers), sandboxed", parallel, "s", method))
+    rows.append(row("class grading", "parallel speed-up", sequential / parallel, "x",
+                    f"sequential / parallel wall time, same run; ideal {workers}x"))
+    rows.append(row("class grading", "sequential, no sandbox", bare, "s", method))
+    rows.append(row("class grading", "sandbox overhead per submission", (sequential - bare) / n, "s",
+                    "(sequential sandboxed - sequential unsandboxed) / submissions"))
+    return rows
