@@ -10,11 +10,15 @@ setting measured:
 
 Parallel speed-up = sequential / parallel wall time; sandbox overhead per
 submission = (sequential sandboxed - sequential unsandboxed) / submissions.
-One run each: on a busy machine, re-run and compare.
+Per-submission times are the sequential run's own (``seconds`` in grades.csv:
+kernel start, notebook, gradebook writes). One run each: on a busy machine,
+re-run and compare.
 """
 from __future__ import annotations
 
+import csv
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -52,12 +56,19 @@ def main() -> list[dict]:
     if sandbox.unavailable_reason():
         raise RuntimeError(f"sandbox unavailable ({sandbox.unavailable_reason()}): run `make setup`")
     with tempfile.TemporaryDirectory() as tmp:
-        sequential, pairs = _grade_seconds(_course_copy(Path(tmp), "seq"), "--workers", "1", "--sandbox", "on")
+        seq_root = _course_copy(Path(tmp), "seq")
+        sequential, pairs = _grade_seconds(seq_root, "--workers", "1", "--sandbox", "on")
+        with open(seq_root / "grades.csv", newline="") as handle:
+            graded = list(csv.DictReader(handle))
         n = len(pairs)
         workers = grading.default_workers(n, REPO_ROOT)
         parallel, _ = _grade_seconds(_course_copy(Path(tmp), "par"), "--sandbox", "on")
         bare, _ = _grade_seconds(_course_copy(Path(tmp), "bare"), "--workers", "1", "--sandbox", "off")
     method = f"one run of tools.grade --no-release --no-feedback on a fresh copy ({n} submissions)"
+    for assignment in sorted({r["assignment"] for r in graded}):
+        times = [float(r["seconds"]) for r in graded if r["assignment"] == assignment]
+        rows.append(row("class grading", f"{assignment}: one submission, fast profile, sandboxed",
+                        statistics.median(times), "s", f"median over the {len(times)} example students, sequential run"))
     rows.append(row("class grading", "sequential, sandboxed", sequential, "s", method))
     rows.append(row("class grading", f"parallel ({workers} workers), sandboxed", parallel, "s", method))
     rows.append(row("class grading", "parallel speed-up", sequential / parallel, "x",

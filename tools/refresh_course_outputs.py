@@ -330,11 +330,40 @@ def key_exercise2(tables: dict, state: dict) -> dict:
 
 
 def key_exercise1(tables: dict, state: dict) -> dict:
-    # Exercise 1's results table: one row per measured setting. The named numbers are
-    # picked from its rows when they are there; every row stays available under tables.
-    key: dict = {}
-    for name, rows in tables.items():
-        key[f"{name}_rows"] = len(rows)
+    """Named numbers of Exercise 1, read from the results it saved and the variables it left."""
+    results = _rows(tables, "results")
+    study = state.get("study") or {}
+    key: dict = {f"{name}_rows": len(rows) for name, rows in tables.items()}
+    baseline = state.get("baseline") or {}
+    key.update({"model_id": state.get("MODEL_ID"), "dtype": state.get("DTYPE_LABEL"),
+                "threads": state.get("NUM_THREADS"),
+                "baseline_tokens_per_sec": baseline.get("tokens_per_sec"),
+                "baseline_latency_s": baseline.get("total_latency_s"),
+                "baseline_ms_per_token": baseline.get("avg_latency_per_token_ms"),
+                "recommended": study.get("recommended")})
+    slug = lambda variant: re.sub(r"[^a-z0-9]+", "_", str(variant).lower()).strip("_")
+    for r in results:
+        name = slug(r.get("variant"))
+        for column in ("tokens_per_sec", "speedup_vs_baseline_x", "perplexity", "perplexity_change_pct", "size_mb"):
+            key[f"{name}_{column}"] = r.get(column)
+    best = _find(results, "variant", lambda v: v == study.get("recommended"))
+    key["recommended_speedup_x"] = best.get("speedup_vs_baseline_x")
+    key["recommended_perplexity_change_pct"] = best.get("perplexity_change_pct")
+    for r in _rows(tables, "quantization_sensitivity"):
+        key[f"sensitivity_{r['quantized_group']}_pct"] = r.get("perplexity_change_pct")
+    arms = {(a.get("use_cache"), a.get("padding_side")): a for a in state.get("ablation") or []}
+    if (True, "left") in arms and (False, "left") in arms:
+        on, off = arms[True, "left"]["tokens_per_sec"], arms[False, "left"]["tokens_per_sec"]
+        key.update({"cache_on_tokens_per_sec": on, "cache_off_tokens_per_sec": off, "cache_speedup_x": on / off})
+    batching = state.get("batching") or []
+    if len(batching) > 1:
+        first, last = batching[0], batching[-1]
+        key.update({"batch_max": last["batch_size"],
+                    "batch_max_throughput_x": last["tokens_per_sec"] / first["tokens_per_sec"],
+                    "batch_1_latency_s": first["per_sample_latency_s"],
+                    "batch_max_latency_s": last["per_sample_latency_s"]})
+    for section, seconds in (study.get("timings_s") or {}).items():
+        key[f"study_{slug(section)}_s"] = seconds
     return key
 
 
