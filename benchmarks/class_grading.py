@@ -57,7 +57,11 @@ def main() -> list[dict]:
         raise RuntimeError(f"sandbox unavailable ({sandbox.unavailable_reason()}): run `make setup`")
     with tempfile.TemporaryDirectory() as tmp:
         seq_root = _course_copy(Path(tmp), "seq")
+        grading.SANDBOX_REPORTS.clear()   # one worker: grading runs in this process and reports here
         sequential, pairs = _grade_seconds(seq_root, "--workers", "1", "--sandbox", "on")
+        peaks = {}
+        for (_, assignment, _), report in grading.SANDBOX_REPORTS.items():
+            peaks[assignment] = max(peaks.get(assignment, 0.0), report.peak_memory_mb)
         with open(seq_root / "grades.csv", newline="") as handle:
             graded = list(csv.DictReader(handle))
         n = len(pairs)
@@ -69,6 +73,9 @@ def main() -> list[dict]:
         times = [float(r["seconds"]) for r in graded if r["assignment"] == assignment]
         rows.append(row("class grading", f"{assignment}: one submission, fast profile, sandboxed",
                         statistics.median(times), "s", f"median over the {len(times)} example students, sequential run"))
+    for assignment, peak in sorted(peaks.items()):
+        rows.append(row("class grading", f"{assignment}: peak memory of one sandboxed submission", peak, "MiB",
+                        "largest cgroup memory peak over the example students (0: no cgroups here)"))
     rows.append(row("class grading", "sequential, sandboxed", sequential, "s", method))
     rows.append(row("class grading", f"parallel ({workers} workers), sandboxed", parallel, "s", method))
     rows.append(row("class grading", "parallel speed-up", sequential / parallel, "x",
