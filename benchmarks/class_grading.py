@@ -1,6 +1,6 @@
 """Grading the example class: sequential vs parallel, and what the sandbox costs.
 
-Three runs of ``python -m tools.grade --no-release --no-feedback`` on fresh
+Three runs of ``python -m tools.grade --no-feedback`` (release included) on fresh
 copies of the course (new gradebook each time), so they differ only in the
 setting measured:
 
@@ -42,7 +42,7 @@ def _grade_seconds(root: Path, *args: str) -> tuple[float, list]:
 
     start = time.perf_counter()
     with grading.quiet_stdio():
-        status = grade.main(["--course-root", str(root), "--no-release", "--no-feedback", *args])
+        status = grade.main(["--course-root", str(root), "--no-feedback", *args])
     seconds = time.perf_counter() - start
     if status != 0:
         raise RuntimeError(f"tools.grade {' '.join(args)} exited {status}")
@@ -68,7 +68,7 @@ def main() -> list[dict]:
         workers = grading.default_workers(n, REPO_ROOT)
         parallel, _ = _grade_seconds(_course_copy(Path(tmp), "par"), "--sandbox", "on")
         bare, _ = _grade_seconds(_course_copy(Path(tmp), "bare"), "--workers", "1", "--sandbox", "off")
-    method = f"one run of tools.grade --no-release --no-feedback on a fresh copy ({n} submissions)"
+    method = f"one run of tools.grade --no-feedback on a fresh copy ({n} submissions)"
     for assignment in sorted({r["assignment"] for r in graded}):
         times = [float(r["seconds"]) for r in graded if r["assignment"] == assignment]
         rows.append(row("class grading", f"{assignment}: one submission, fast profile, sandboxed",

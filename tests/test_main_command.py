@@ -76,3 +76,16 @@ def test_regrading_is_idempotent(graded_class):
     with sqlite3.connect(root / "gradebook.db") as db:
         submissions = db.execute("select count(*) from submitted_assignment").fetchone()[0]
     assert submissions == len(first), "regrading duplicated submissions in the gradebook"
+
+
+def test_no_release_on_a_new_gradebook_is_a_clear_error(tmp_path, capsys):
+    """--no-release cannot grade an assignment the gradebook has never seen: say so, grade nothing."""
+    from tools import grade
+
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", tmp_path)
+    for folder in ("source", "submitted"):
+        shutil.copytree(REPO_ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("artifacts"))
+    assert grade.main(["--course-root", str(tmp_path), "--no-release"]) == 2
+    message = capsys.readouterr().err
+    assert "does not know" in message and "without --no-release" in message, message
+    assert not (tmp_path / "grades.csv").exists() and not (tmp_path / "autograded").exists()

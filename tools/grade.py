@@ -109,6 +109,14 @@ def main(argv=None) -> int:
 
     pairs = [(s, a) for s, a in grading.discover_submissions(root)
              if (not args.assignment or a in args.assignment) and (not args.student or s in args.student)]
+    if args.no_release:
+        # Autograde reads each assignment's grade cells from the gradebook, which only a release
+        # writes there: without one, every submission would fail with nbgrader's generic error.
+        unknown = sorted({a for _, a in pairs} & set(assignments) - grading.gradebook_assignments(root))
+        if unknown:
+            print(f"[grade] --no-release: the gradebook does not know {', '.join(unknown)} yet; "
+                  "run once without --no-release to register it", file=sys.stderr)
+            return 2
     _backup_gradebook(root)
     sandbox = {"auto": "auto", "on": True, "off": False}[args.sandbox]
     _announce_sandbox(sandbox)

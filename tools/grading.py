@@ -99,6 +99,18 @@ def source_assignments(course_root: Path) -> list[str]:
 # Release
 # --------------------------------------------------------------------------
 
+def gradebook_assignments(course_root: Path) -> set[str]:
+    """Assignments the gradebook knows (``generate_release`` adds them); empty without a gradebook."""
+    db = Path(course_root).resolve() / "gradebook.db"
+    if not db.exists():
+        return set()
+    from nbgrader.api import Gradebook
+
+    serialised_gradebook()
+    with Gradebook("sqlite:///" + str(db)) as gradebook:
+        return {a.name for a in gradebook.assignments}
+
+
 def generate_release(course_root: Path, assignment: str, overrides: dict | None = None) -> dict:
     """Regenerate ``release/<assignment>`` from ``source/``, replacing it only on success.
 
