@@ -1,12 +1,14 @@
 """Grading the example class: sequential vs parallel, and what the sandbox costs.
 
-Three runs of ``python -m tools.grade --no-feedback`` (release included) on fresh
+Four runs of ``python -m tools.grade --no-feedback`` (release included) on fresh
 copies of the course (new gradebook each time), so they differ only in the
 setting measured:
 
 * one submission at a time, sandboxed;
 * the default number of workers, sandboxed (the main command's setting);
-* one submission at a time, without the sandbox.
+* one submission at a time, without the sandbox;
+* one submission at a time, sandboxed, each kernel limited to the threads a
+  parallel worker gets (the scaling at equal resources).
 
 Parallel speed-up = sequential / parallel wall time; sandbox overhead per
 submission = (sequential sandboxed - sequential unsandboxed) / submissions.
@@ -17,6 +19,7 @@ re-run and compare.
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import statistics
 import tempfile
@@ -67,6 +70,13 @@ def main() -> list[dict]:
         n = len(pairs)
         workers = grading.default_workers(n, REPO_ROOT)
         parallel, _ = _grade_seconds(_course_copy(Path(tmp), "par"), "--sandbox", "on")
+        # Sequential again with each kernel on one thread, the share a parallel worker gets: on a
+        # machine with few cores this isolates the scaling from the cores one kernel can use.
+        os.environ["COURSE_SANDBOX_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // workers))
+        try:
+            narrow, _ = _grade_seconds(_course_copy(Path(tmp), "seq1"), "--workers", "1", "--sandbox", "on")
+        finally:
+            os.environ.pop("COURSE_SANDBOX_THREADS", None)
         bare, _ = _grade_seconds(_course_copy(Path(tmp), "bare"), "--workers", "1", "--sandbox", "off")
     method = f"one run of tools.grade --no-feedback on a fresh copy ({n} submissions)"
     for assignment in sorted({r["assignment"] for r in graded}):
@@ -80,6 +90,9 @@ def main() -> list[dict]:
     rows.append(row("class grading", f"parallel ({workers} workers), sandboxed", parallel, "s", method))
     rows.append(row("class grading", "parallel speed-up", sequential / parallel, "x",
                     f"sequential / parallel wall time, same run; ideal {workers}x"))
+    rows.append(row("class grading", "sequential, sandboxed, one worker's thread share per kernel", narrow, "s", method))
+    rows.append(row("class grading", "parallel speed-up at equal threads per kernel", narrow / parallel, "x",
+                    f"sequential with each kernel on a worker's share of the cores / parallel; ideal {workers}x"))
     rows.append(row("class grading", "sequential, no sandbox", bare, "s", method))
     rows.append(row("class grading", "sandbox overhead per submission", (sequential - bare) / n, "s",
                     "(sequential sandboxed - sequential unsandboxed) / submissions"))
