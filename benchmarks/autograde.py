@@ -1,13 +1,12 @@
 """Grading cost: one submission of each exercise in the fast profile, and the example class."""
 from __future__ import annotations
 
-import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import row
+from benchmarks.common import course_copy, row
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,14 +33,7 @@ def main(repeats: int = 2) -> list[dict]:
                             f"of {result.max_score:g}"))
 
         # The example class exactly as the main command grades it, on a copy of the course.
-        copy = Path(tmp) / "class"
-        copy.mkdir()
-        for name in ("source", "submitted", "nbgrader_config.py"):
-            src = REPO_ROOT / name
-            if src.is_dir():
-                shutil.copytree(src, copy / name, ignore=shutil.ignore_patterns("artifacts"))
-            elif src.exists():
-                shutil.copy2(src, copy / name)
+        copy = course_copy(Path(tmp) / "class")
         if (copy / "submitted").is_dir():
             from tools import grade
 

@@ -20,24 +20,15 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import row
+from benchmarks.common import course_copy, row
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _course_copy(parent: Path, name: str) -> Path:
-    copy = parent / name
-    copy.mkdir()
-    shutil.copy2(REPO_ROOT / "nbgrader_config.py", copy)
-    for folder in ("source", "release", "submitted"):
-        shutil.copytree(REPO_ROOT / folder, copy / folder, ignore=shutil.ignore_patterns("artifacts"))
-    return copy
+PARTS = ("nbgrader_config.py", "source", "release", "submitted")
 
 
 def _grade_seconds(root: Path, *args: str) -> tuple[float, list]:
@@ -59,7 +50,7 @@ def main() -> list[dict]:
     if sandbox.unavailable_reason():
         raise RuntimeError(f"sandbox unavailable ({sandbox.unavailable_reason()}): run `make setup`")
     with tempfile.TemporaryDirectory() as tmp:
-        seq_root = _course_copy(Path(tmp), "seq")
+        seq_root = course_copy(Path(tmp) / "seq", PARTS)
         grading.SANDBOX_REPORTS.clear()   # one worker: grading runs in this process and reports here
         sequential, pairs = _grade_seconds(seq_root, "--workers", "1", "--sandbox", "on")
         peaks = {}
@@ -69,15 +60,15 @@ def main() -> list[dict]:
             graded = list(csv.DictReader(handle))
         n = len(pairs)
         workers = grading.default_workers(n, REPO_ROOT)
-        parallel, _ = _grade_seconds(_course_copy(Path(tmp), "par"), "--sandbox", "on")
+        parallel, _ = _grade_seconds(course_copy(Path(tmp) / "par", PARTS), "--sandbox", "on")
         # Sequential again with each kernel on one thread, the share a parallel worker gets: on a
         # machine with few cores this isolates the scaling from the cores one kernel can use.
         os.environ["COURSE_SANDBOX_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // workers))
         try:
-            narrow, _ = _grade_seconds(_course_copy(Path(tmp), "seq1"), "--workers", "1", "--sandbox", "on")
+            narrow, _ = _grade_seconds(course_copy(Path(tmp) / "seq1", PARTS), "--workers", "1", "--sandbox", "on")
         finally:
             os.environ.pop("COURSE_SANDBOX_THREADS", None)
-        bare, _ = _grade_seconds(_course_copy(Path(tmp), "bare"), "--workers", "1", "--sandbox", "off")
+        bare, _ = _grade_seconds(course_copy(Path(tmp) / "bare", PARTS), "--workers", "1", "--sandbox", "off")
     method = f"one run of tools.grade --no-feedback on a fresh copy ({n} submissions)"
     for assignment in sorted({r["assignment"] for r in graded}):
         times = [float(r["seconds"]) for r in graded if r["assignment"] == assignment]

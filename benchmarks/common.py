@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import statistics
 import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def pin_threads(n: int | None = None) -> int:
@@ -45,3 +49,16 @@ def median_time(fn, repeats: int = 5, warmup: int = 1) -> tuple[float, list[floa
         fn()
         values.append(time.perf_counter() - start)
     return statistics.median(values), values
+
+
+def course_copy(target: Path, parts=("nbgrader_config.py", "source", "submitted")) -> Path:
+    """A copy of the course's ``parts`` in ``target`` (created), without notebook artifacts."""
+    target = Path(target)
+    target.mkdir(parents=True)
+    for name in parts:
+        src = REPO_ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, target / name, ignore=shutil.ignore_patterns("artifacts"))
+        elif src.exists():
+            shutil.copy2(src, target / name)
+    return target
