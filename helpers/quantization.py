@@ -4,14 +4,18 @@ The course quantizes a model in three ways, all after training (post-training
 quantization), all on an ONNX export of the model:
 
 * **dynamic INT8** (``quantize_dynamic``): weights stored as int8; each MatMul
-  quantizes its activations on the fly, row by row of the batch, from their
-  current min/max. No calibration data.
+  quantizes its input on the fly, one uint8 range for the whole tensor, from
+  its current min/max. No calibration data.
 * **static INT8** (``calibration_dataset`` + ``quantize_static``): activation
   ranges are measured once on calibration texts and frozen into the graph.
 * **weight-only** (``weight_only_int8``): ONNX Runtime's ``MatMulNBits``
   stores weights in blocks of ``block_size`` values, each block with its own
   scale and zero point; activations stay float32. Fewer bytes to read per
   generated token without rounding activations.
+
+``simulated_dynamic_int8`` reproduces the dynamic INT8 rounding inside a
+PyTorch model (nothing gets faster), so that the perplexity cost of one layer
+type can be measured without building an ONNX model per type.
 
 ``matmul_groups`` names the MatMul nodes by layer type, so that a variant can
 quantize only some of them (for instance only the linear projections, or one
@@ -681,6 +685,80 @@ def weight_only_int8(onnx_dir: Path, save_dir: Path, *, bits: int = 8, block_siz
         _copy_side_files(onnx_dir, staged)
     return save_dir
 
+# --------------------------------------------------------------------------
+# Simulated dynamic INT8 in PyTorch (for quick sensitivity sweeps)
+# --------------------------------------------------------------------------
+
+SIMULATED_GROUPS = PROJECTION_GROUPS + ("lm_head",)  # the groups that are nn.Linear layers in PyTorch
+
+
+def fake_quantize_activation_uint8(x):
+    """``x`` rounded as ONNX Runtime's ``DynamicQuantizeLinear`` rounds it, returned as floats.
+
+    One asymmetric uint8 range per tensor, from the tensor's own min and max
+    (both widened to include 0): scale = (max - min) / 255, zero point =
+    round(-min / scale); then x -> (clamp(round(x / scale) + zero point, 0, 255)
+    - zero point) * scale. One large value makes the scale coarse for all the others.
+    """
+    import torch
+
+    low = torch.clamp(x.min(), max=0.0)
+    high = torch.clamp(x.max(), min=0.0)
+    scale = (high - low) / 255.0
+    if float(scale) == 0.0:  # an all-zero tensor is represented exactly
+        return x
+    zero_point = torch.round(-low / scale).clamp(0, 255)
+    return (torch.round(x / scale).add(zero_point).clamp(0, 255) - zero_point) * scale
+
+
+def fake_quantize_weight_int8(weight):
+    """An ``nn.Linear`` weight ``[out, in]`` rounded to symmetric int8, one scale per output channel
+    (absmax / 127, values in [-127, 127]), as the dynamic INT8 export stores it; returned as floats."""
+    import torch
+
+    scale = weight.abs().amax(dim=1, keepdim=True) / 127.0
+    scale = torch.where(scale == 0, torch.ones_like(scale), scale)
+    return torch.round(weight / scale).clamp(-127, 127) * scale
+
+
+@contextlib.contextmanager
+def simulated_dynamic_int8(model, groups):
+    """Inside the block, the ``nn.Linear`` layers of ``groups`` compute like dynamic INT8.
+
+    Their weights are rounded per output channel to int8 and every input is
+    rounded per tensor to uint8 (``fake_quantize_*`` above), then multiplied in
+    float32. This reproduces the rounding of ``quantize_dynamic`` without
+    building an ONNX model, so one layer type can be scored in the time of one
+    perplexity evaluation. It is a simulation: nothing gets faster, and the
+    integer kernels of ONNX Runtime can differ slightly (tests/test_quantization.py
+    compares the two). ``groups``: names from ``SIMULATED_GROUPS``. The model is
+    restored on exit, also after an error.
+    """
+    import torch.nn.functional as F
+    from torch import nn
+
+    groups = [groups] if isinstance(groups, str) else list(groups)
+    unknown = [g for g in groups if g not in SIMULATED_GROUPS]
+    if unknown or not groups:
+        raise ValueError(f"cannot simulate group(s) {unknown or groups}; accepted: {', '.join(SIMULATED_GROUPS)} "
+                         "(the attention products are not nn.Linear layers)")
+    chosen = [module for name, module in model.named_modules()
+              if isinstance(module, nn.Linear) and name.rsplit(".", 1)[-1] in groups]
+    if not chosen:
+        raise ValueError(f"the model has no nn.Linear layer named like {groups}")
+
+    def rounded_forward(layer, weight):
+        return lambda x: F.linear(fake_quantize_activation_uint8(x), weight, layer.bias)
+
+    try:
+        for layer in chosen:
+            layer.forward = rounded_forward(layer, fake_quantize_weight_int8(layer.weight.detach()))
+        yield len(chosen)
+    finally:
+        for layer in chosen:
+            layer.__dict__.pop("forward", None)
+
+
 # Public names for notebooks that call ORTQuantizer themselves (Exercise 1): silence the
 # libraries' chatter, and copy config/tokenizer files next to a quantized graph so load_ort works.
 quiet = _quiet
@@ -690,6 +768,7 @@ copy_side_files = _copy_side_files
 __all__ = [
     "ATTENTION_PROJECTIONS", "CALIBRATION_TEXTS", "GROUPS", "MLP_PROJECTIONS", "ONNX_FILE", "PROJECTION_GROUPS", "QUANTIZED_FILE",
     "calibration_dataset", "copy_side_files", "cpu_instruction_set", "cpu_quantization_config", "dir_size_mb", "export_onnx",
-    "is_complete_export", "load_ort", "matmul_group", "matmul_groups", "nodes_in", "nodes_outside",
-    "ort_num_threads", "quiet", "quantize_dynamic", "quantize_static", "weight_only_int8",
+    "fake_quantize_activation_uint8", "fake_quantize_weight_int8", "is_complete_export", "load_ort", "matmul_group",
+    "matmul_groups", "nodes_in", "nodes_outside", "ort_num_threads", "quiet", "quantize_dynamic", "quantize_static",
+    "SIMULATED_GROUPS", "simulated_dynamic_int8", "weight_only_int8",
 ]

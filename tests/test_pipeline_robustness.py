@@ -178,3 +178,33 @@ def test_regrading_is_idempotent(course):
         {s: (course.rows[s].score, course.rows[s].max_score) for s in again}
     assert _gradebook_counts(course.root) == before_counts
     assert (course.root / "submitted" / "correct" / A / f"{A}.ipynb").read_bytes() == submitted
+
+
+def test_new_cells_after_grading_are_refused_with_a_clear_message(course):
+    """nbgrader refuses to change an assignment's cells once it has submissions: say why and how out."""
+    import copy
+
+    from tools import grading
+
+    source = course.root / "source" / A / f"{A}.ipynb"
+    original = source.read_bytes()
+    release_file = course.root / "release" / A / f"{A}.ipynb"
+    release = release_file.read_bytes()
+    nb = nbformat.read(source, as_version=4)
+    locked = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("locked")
+                  and not c.metadata["nbgrader"].get("grade"))
+    extra = copy.deepcopy(locked)
+    extra.metadata["nbgrader"]["grade_id"] = "added_after_grading"
+    extra["id"] = "added-after-grading"
+    extra.source = "EXTRA = 1"
+    nb.cells.append(extra)
+    nbformat.write(nb, source)
+    try:
+        result = grading.generate_release(course.root, A, course.overrides)
+    finally:
+        source.write_bytes(original)
+    assert not result["success"]
+    assert f"already holds submissions of {A}" in result["error"], result["error"][:400]
+    assert f"nbgrader db assignment remove {A} --force" in result["error"]
+    assert release_file.read_bytes() == release, "the previous release must be kept"
+    assert _gradebook_counts(course.root)["grade"] > 0, "no grade may be lost"

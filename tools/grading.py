@@ -126,8 +126,15 @@ def generate_release(course_root: Path, assignment: str, overrides: dict | None 
     result = api.generate_assignment(assignment, force=True, create=True)
     if not result.get("success"):
         shutil.rmtree(staging, ignore_errors=True)
-        return {"assignment": assignment, "success": False,
-                "error": result.get("error") or result.get("log", "")}
+        error = result.get("error") or result.get("log", "")
+        if "Cannot add or remove cells" in (result.get("log") or "") + error:
+            error = (f"the gradebook already holds submissions of {assignment}, and nbgrader refuses to add or "
+                     f"remove cells of an assignment once it has submissions: source/{assignment} now has "
+                     "different cells from the release those submissions were graded against. Either restore "
+                     "the cells, or (this deletes those grades) copy gradebook.db aside and run "
+                     f"`.venv/bin/nbgrader db assignment remove {assignment} --force`, then grade again.\n"
+                     + error)
+        return {"assignment": assignment, "success": False, "error": error}
     final = course_root / "release" / assignment
     final.parent.mkdir(parents=True, exist_ok=True)
     old = final.with_name(f".{assignment}.old")

@@ -343,7 +343,11 @@ def key_exercise1(tables: dict, state: dict) -> dict:
                 "recommended": study.get("recommended")})
     slug = lambda variant: re.sub(r"[^a-z0-9]+", "_", str(variant).lower()).strip("_")
     for r in results:
-        name = slug(r.get("variant"))
+        # "int8 static, projections except down_proj": the excluded types depend on the run, the key does not
+        variant, _, kept = str(r.get("variant")).partition(" except ")
+        name = slug(variant)
+        if kept:
+            key[f"{name}_kept_float32"] = kept
         for column in ("tokens_per_sec", "speedup_vs_baseline_x", "perplexity", "perplexity_change_pct", "size_mb"):
             key[f"{name}_{column}"] = r.get(column)
     best = _find(results, "variant", lambda v: v == study.get("recommended"))

@@ -67,8 +67,9 @@ def _model_device(model):
     return torch.device(getattr(model, "device", None) or next(model.parameters()).device)
 
 
-def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, **generate_kwargs):
-    """helpers.Timer (perf_counter + synchronize) and new tokens counted from the sequence lengths."""
+def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, warmup=True, **generate_kwargs):
+    """helpers.Timer (perf_counter + synchronize), new tokens counted from the sequence lengths.
+    Always warms up, even with warmup=False: slower sweeps, still correct."""
     device = _model_device(model)
     batch = tokenizer(prompt if isinstance(prompt, list) else [prompt], return_tensors="pt", padding=True).to(device)
     kwargs = {"do_sample": False, "use_cache": use_cache, "max_new_tokens": max_new_tokens,
@@ -96,7 +97,7 @@ def _model_device(model):
 
 
 @torch.inference_mode()
-def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, **generate_kwargs):
+def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, warmup=True, **generate_kwargs):
     """Decorated with inference_mode; perf_counter_ns; explicit cuda synchronize."""
     device = _model_device(model)
     prompts = prompt if not isinstance(prompt, str) else [prompt]
@@ -105,7 +106,8 @@ def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, **ge
     call = lambda: model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                                   min_new_tokens=max_new_tokens, do_sample=False, use_cache=use_cache,
                                   pad_token_id=tokenizer.eos_token_id, **generate_kwargs)
-    call()
+    for _ in range(1 if warmup else 0):
+        call()
     if device.type == "cuda":
         torch.cuda.synchronize()
     t0 = _clock.perf_counter_ns()
@@ -246,11 +248,13 @@ CASES = [
                                                'failures[-1] if failures else ""')],
              ["test_load_model_and_tokenizer_hidden"]),
     # --- time_generate --------------------------------------------------------------------------
-    _mistake("no_warmup", TG, [("        model.generate(**inputs, **settings)  # warm-up, not timed\n", "")],
+    _mistake("no_warmup", TG, [("        if warmup:\n            model.generate(**inputs, **settings)  # not timed\n", "")],
+             ["test_time_generate_hidden"]),
+    _mistake("warmup_off_by_default", TG, [("        if warmup:\n", "        if not warmup:\n")],
              ["test_time_generate_hidden"]),
     _mistake("timed_outside_inference_mode", TG, [
-        ("    with torch.inference_mode():\n        model.generate(**inputs, **settings)  # warm-up, not timed\n",
-         "    with torch.inference_mode():\n        model.generate(**inputs, **settings)  # warm-up, not timed\n"
+        ("    with torch.inference_mode():\n        if warmup:\n            model.generate(**inputs, **settings)  # not timed\n",
+         "    with torch.inference_mode():\n        if warmup:\n            model.generate(**inputs, **settings)  # not timed\n"
          "    if True:\n")],
         ["test_time_generate_hidden"]),
     _mistake("prompt_tokens_counted", TG, [
@@ -279,12 +283,12 @@ CASES = [
     _mistake("mean_instead_of_median", LEN, [('return stats["median"], stats["iqr"]', 'return stats["mean"], stats["iqr"]')],
              ["test_varied_lengths_hidden", "test_varied_precision_hidden"]),
     _mistake("max_new_tokens_grows_with_length", LEN, [
-        ("time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=use_cache)",
-         "time_generate(model, tokenizer, prompt, max_new_tokens + target // 16, use_cache=use_cache)")],
+        ("time_repeats(model, tokenizer, prompt, max_new_tokens, repeats, use_cache=use_cache)",
+         "time_repeats(model, tokenizer, prompt, max_new_tokens + target // 16, repeats, use_cache=use_cache)")],
         ["test_varied_lengths_hidden"]),
     _correct("alt_lengths_numpy", LEN, _ALT_LENGTHS),
-    _mistake("precision_prompt_differs", PR, [("time_generate(mdl, tok, prompt, max_new_tokens)",
-                                               "time_generate(mdl, tok, prompt + ' ' + precision, max_new_tokens)")],
+    _mistake("precision_prompt_differs", PR, [("time_repeats(mdl, tok, prompt, max_new_tokens, repeats)",
+                                               "time_repeats(mdl, tok, prompt + ' ' + precision, max_new_tokens, repeats)")],
              ["test_varied_precision_hidden"]),
     # --- optimisation half ----------------------------------------------------------------------
     _mistake("batched_right_padding", BA, [('tokenizer.padding_side = "left"  # decoder-only', 'tokenizer.padding_side = "right"  #')],
@@ -306,10 +310,10 @@ CASES = [
     _correct("alt_perplexity_loop_position_ids", PX, _ALT_PPX_LOOP),
     # --- tampering: a wrong answer plus a patch meant to make the tests pass (course/grading_security.md)
     _mistake("tamper_no_grad_and_faked_mode_query", TG, [
-        ("    with torch.inference_mode():\n        model.generate(**inputs, **settings)  # warm-up, not timed\n",
+        ("    with torch.inference_mode():\n        if warmup:\n            model.generate(**inputs, **settings)  # not timed\n",
          "    torch.is_inference_mode_enabled = lambda: True  # a test that asks torch is told yes\n"
          "    with torch.no_grad():  # wrong: no_grad is not inference_mode\n"
-         "        model.generate(**inputs, **settings)  # warm-up, not timed\n")],
+         "        if warmup:\n            model.generate(**inputs, **settings)  # not timed\n")],
         ["test_time_generate_hidden"]),
     _mistake("tamper_batch_means_with_agreeable_numbers", PX, [
         ("def compare_perplexity(", _AGREEABLE + "\n\ndef compare_perplexity("),
