@@ -1841,9 +1841,10 @@ def run_quantization_exercise(model, tokenizer, model_id, device=DEVICE, profile
             "timings_s": timings}
 
 # %% [markdown]
-# Run it. In the full profile this takes a few minutes (the export and each quantization write
-# a model to `work/`). Expect the recommended variant to be clearly faster than the float32
-# baseline with a perplexity within 3%; read the takeaways to see why the others lose.
+# Run it. In the full profile this takes a few minutes (the export and each quantized model are
+# written to `WORK_DIR`, a cache folder from which a second run reuses the export). Expect the
+# recommended variant to be clearly faster than the float32 baseline with a perplexity within 3%;
+# read the takeaways to see why the others lose.
 
 # %% [code]
 study = run_quantization_exercise(model, tokenizer, MODEL_ID)

@@ -23,6 +23,7 @@ padding, padding excluded, token-weighted. Ratios are against PyTorch float32
 measured in the same run.
 
     .venv/bin/python benchmarks/quantization_study.py [--rebuild] [--spinning]
+    .venv/bin/python benchmarks/quantization_study.py --only weight_only_8bit_acc4_head   # + the baseline
 
 Built models are kept under ``artifacts/quantization_study/`` and reused by
 later runs (their build time is the one recorded when they were built);
@@ -193,7 +194,8 @@ def _build(variant: Variant, fp32: Path, work: Path, q) -> tuple[Path, float]:
     return target, seconds
 
 
-def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = False) -> list[dict]:
+def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = False,
+         only: list[str] | None = None) -> list[dict]:
     import pandas as pd
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -221,6 +223,12 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = F
     print(f"[{NAME}] export: {export_s:.1f} s{' (reused)' if existed else ''}", flush=True)
     table = {}
     all_variants = variants(q)
+    if only:  # a subset, always with the baseline that every ratio is taken against
+        unknown = sorted(set(only) - {v.name for v in all_variants})
+        if unknown:
+            raise SystemExit(f"[{NAME}] unknown variant(s) {unknown}; accepted: "
+                             + ", ".join(v.name for v in all_variants))
+        all_variants = [v for v in all_variants if v.name == "pytorch_fp32" or v.name in only]
     for v in all_variants:
         if v.name == "pytorch_fp32":
             folder, build_s = source, float("nan")
@@ -319,8 +327,11 @@ def _cli(argv=None) -> int:
     parser.add_argument("--spinning", action="store_true",
                         help="let ONNX Runtime threads spin between runs (default off: see the module docstring)")
     parser.add_argument("--work-dir", type=Path, default=None, help=f"where built models go (default {WORK_DIR})")
+    parser.add_argument("--only", nargs="+", metavar="VARIANT",
+                        help="measure only these variants (and the PyTorch float32 baseline), e.g. "
+                             "weight_only_8bit_acc4_head dynamic_all")
     args = parser.parse_args(argv)
-    main(rebuild=args.rebuild, work_dir=args.work_dir, spinning=args.spinning)
+    main(rebuild=args.rebuild, work_dir=args.work_dir, spinning=args.spinning, only=args.only)
     return 0
 
 
