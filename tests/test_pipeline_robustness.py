@@ -16,7 +16,10 @@ from tests.pipeline import Course, cell_by_id, with_cell_replaced
 pytestmark = pytest.mark.pipeline
 
 A = "robust"
-CELL_TIMEOUT_S = 5
+# Per-cell limit for this course. It must stop the infinite loop quickly, yet leave the cell that
+# prints megabytes time to finish on a loaded 2-core machine: at 5 s it timed out there once
+# during a full `make test` (3/5 instead of 5/5).
+CELL_TIMEOUT_S = 15
 
 
 def _solution(course):
