@@ -705,8 +705,8 @@ def fake_quantize_activation_uint8(x):
     low = torch.clamp(x.min(), max=0.0)
     high = torch.clamp(x.max(), min=0.0)
     scale = (high - low) / 255.0
-    if float(scale) == 0.0:  # an all-zero tensor is represented exactly
-        return x
+    # An all-zero tensor: any scale represents it exactly; 1 avoids 0/0 without a host sync per call.
+    scale = torch.where(scale == 0, torch.ones_like(scale), scale)
     zero_point = torch.round(-low / scale).clamp(0, 255)
     return (torch.round(x / scale).add(zero_point).clamp(0, 255) - zero_point) * scale
 
