@@ -5,10 +5,15 @@ course/instructor_guide.md for how they play out when grading.
 """
 import os
 import re
+import sys
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 
 COURSE_ROOT = os.path.dirname(os.path.abspath(__file__))
+# The course's own preprocessors below live in tools/: importable from the nbgrader
+# command line and the formgrader too, not only from `python -m tools.grade`.
+if COURSE_ROOT not in sys.path:
+    sys.path.append(COURSE_ROOT)
 
 c.CourseDirectory.course_id = "llm-generation-perf"
 c.CourseDirectory.root = COURSE_ROOT
@@ -55,11 +60,23 @@ c.LimitOutput.max_traceback = 60
 # Grade cells a student deleted are put back from the gradebook and run.
 c.OverwriteCells.add_missing_cells = True
 
-# Feedback must not reveal hidden tests or mark schemes.
+# A copied test cell (nbgrader #1083) is graded, not refused: nbgrader's DeduplicateIds is
+# replaced by one that keeps the copy matching the release (tools/duplicate_cells.py).
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "tools.duplicate_cells.DeduplicateGradeCells",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# Feedback must not reveal hidden tests or mark schemes: ClearHiddenTests empties their
+# source, HideTestCode their traces in outputs (tracebacks, printed code; tools/hidden_tests.py).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbgrader.preprocessors.ClearMarkScheme",
+    "tools.hidden_tests.HideTestCode",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 

@@ -5,11 +5,15 @@
     python -m tools.grade --workers 1        # one submission at a time
     python -m tools.grade --sandbox off      # trusted code only: no sandbox
 
-Steps: (1) ``release/<a>`` regenerated from ``source/<a>`` for every
-assignment (replaced only when generation succeeds); (2) every
+Steps: (0) each assignment's own solution is graded first, in the same sandbox and
+profile; unless it gets full marks the command refuses to grade (exit status 3, nothing
+written; ``tools/solution_check.py``, a pass is remembered per environment); (1)
+``release/<a>`` regenerated from ``source/<a>`` for every assignment (replaced only when
+generation succeeds); (2) every
 ``submitted/<student>/<assignment>/`` autograded into ``autograded/``, with
-feedback HTML in ``feedback/`` (hidden tests removed); (3) ``grades.csv``
-written and a table printed. Submissions are graded in parallel, as many at
+feedback in ``feedback/<student>/<a>/`` (HTML without any hidden-test code, and
+``results.json`` with the per-test results); (3) ``grades.csv`` (one ``points:<test>`` column
+per test) written and a table printed. Submissions are graded in parallel, as many at
 once as there are cores (gradebook writes take turns), each kernel inside
 the sandbox of ``tools/sandbox.py`` where bubblewrap works; without it the
 command grades unsandboxed and says so loudly (see
@@ -68,6 +72,29 @@ def _announce_sandbox(sandbox) -> None:
               f"submissions this way (course/grading_security.md).\n{bar}", file=sys.stderr, flush=True)
 
 
+def _solutions_pass(root: Path, assignments: list[str], sandbox, workers: int | None) -> bool:
+    """Grade each assignment's own solution first (tools/solution_check.py); False: refuse to grade."""
+    from tools import solution_check
+
+    with grading.quiet_stdio(keep_stdout=True):
+        checks = solution_check.check_solutions(root, assignments, sandbox=sandbox, workers=workers)
+    for check in checks:
+        how = "remembered from an earlier check" if check.cached else f"{check.seconds:.1f} s"
+        if check.passed:
+            print(f"[check] {check.assignment}: the solution gets {check.score:g}/{check.max_score:g} here ({how})",
+                  flush=True)
+            continue
+        print(f"[check] REFUSING TO GRADE: {check.assignment}'s own solution gets {check.score:g}/"
+              f"{check.max_score:g} in this environment, so every grade would measure the environment, not "
+              "the students. Nothing was graded or written (gradebook, grades.csv, feedback). What failed:",
+              file=sys.stderr)
+        for problem in check.problems:
+            print(f"[check]   - {problem}", file=sys.stderr)
+        print("[check] Fix the environment (`make setup`; is this the course's venv, are models/ and "
+              "helpers/ in place?) and run again.", file=sys.stderr, flush=True)
+    return all(check.passed for check in checks)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Release, autograde and report grades.")
     parser.add_argument("--course-root", type=Path, default=REPO_ROOT, help="course folder (default: this repository)")
@@ -94,6 +121,13 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     grading.start_worker_server()    # its imports overlap with the releases below
+    sandbox = {"auto": "auto", "on": True, "off": False}[args.sandbox]
+    _announce_sandbox(sandbox)
+    pairs = [(s, a) for s, a in grading.discover_submissions(root)
+             if (not args.assignment or a in args.assignment) and (not args.student or s in args.student)]
+    graded_assignments = sorted({a for _, a in pairs} & set(assignments))
+    if graded_assignments and not _solutions_pass(root, graded_assignments, sandbox, args.workers):
+        return 3
     release_failed = []
     if not args.no_release:
         for assignment in assignments:
@@ -107,8 +141,6 @@ def main(argv=None) -> int:
                 print(f"[release] FAILED for {assignment}; the previous release was kept:\n{result['error']}",
                       file=sys.stderr)
 
-    pairs = [(s, a) for s, a in grading.discover_submissions(root)
-             if (not args.assignment or a in args.assignment) and (not args.student or s in args.student)]
     if args.no_release:
         # Autograde reads each assignment's grade cells from the gradebook, which only a release
         # writes there: without one, every submission would fail with nbgrader's generic error.
@@ -118,8 +150,6 @@ def main(argv=None) -> int:
                   "run once without --no-release to register it", file=sys.stderr)
             return 2
     _backup_gradebook(root)
-    sandbox = {"auto": "auto", "on": True, "off": False}[args.sandbox]
-    _announce_sandbox(sandbox)
     workers = args.workers or grading.default_workers(len(pairs), root)
     if pairs:
         print(f"[grade] {len(pairs)} submission(s), {workers} at a time", flush=True)

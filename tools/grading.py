@@ -18,15 +18,17 @@ import csv
 import fcntl
 import hashlib
 import io
+import json
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -240,12 +242,29 @@ class GradeRow:
     failed: list[str] = field(default_factory=list)   # grade cells that lost points
     reason: str = ""            # why it was not graded, or notes
     seconds: float = 0.0
+    # One record per graded cell, in notebook order: test, points, max_points, passed, message
+    # (the message as the student sees it: no hidden-test code).
+    tests: list[dict] = field(default_factory=list)
+
+    CSV_COLUMNS = ("student", "assignment", "status", "score", "max_score", "failed", "reason", "seconds")
 
     def as_csv_row(self) -> dict:
-        row = asdict(self)
+        row = {name: getattr(self, name) for name in self.CSV_COLUMNS}
         row["failed"] = " ".join(self.failed)
         row["seconds"] = round(self.seconds, 1)
+        for test in self.tests:
+            row[test_column(test["test"])] = test["points"]
         return row
+
+    def results(self) -> dict:
+        """The submission's results as written to ``feedback/<student>/<assignment>/results.json``."""
+        return {"student": self.student, "assignment": self.assignment, "status": self.status,
+                "score": self.score, "max_score": self.max_score, "reason": self.reason, "tests": self.tests}
+
+
+def test_column(grade_id: str) -> str:
+    """The grades.csv column of one test's points (an LMS import maps it to a grade item)."""
+    return f"points:{grade_id}"
 
 
 def discover_submissions(course_root: Path) -> list[tuple[str, str]]:
@@ -287,18 +306,28 @@ def _check_submission(course_root: Path, student: str, assignment: str) -> str:
     return ""
 
 
-def _scores(course_root: Path, assignment: str, student: str) -> tuple[float, float, list[str], bool]:
+def _scores(course_root: Path, assignment: str, student: str) -> tuple[float, float, dict, bool]:
+    """Total, maximum, ``{notebook: {grade_id: (score, max)}}`` and whether a person must grade."""
     from nbgrader.api import Gradebook
 
     with Gradebook("sqlite:///" + str(course_root / "gradebook.db")) as gradebook:
         submission = gradebook.find_submission(assignment, student)
-        failed = []
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                if grade.max_score and (grade.score or 0) < grade.max_score:
-                    failed.append(grade.name)
-        return (float(submission.score), float(submission.max_score), sorted(failed),
+        cells = {notebook.name: {grade.name: (float(grade.score or 0), float(grade.max_score or 0))
+                                 for grade in notebook.grades}
+                 for notebook in submission.notebooks}
+        return (float(submission.score), float(submission.max_score), cells,
                 bool(submission.needs_manual_grade))
+
+
+def _forget_submission(course_root: Path, assignment: str, student: str) -> None:
+    """Remove a submission's gradebook rows: an environment fault must leave no score behind."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook("sqlite:///" + str(course_root / "gradebook.db")) as gradebook:
+        try:
+            gradebook.remove_submission(assignment, student)
+        except MissingEntry:
+            pass
 
 
 def resolve_sandbox(sandbox) -> tuple[bool, str]:
@@ -313,6 +342,28 @@ def resolve_sandbox(sandbox) -> tuple[bool, str]:
     return (not reason), reason
 
 
+# nbgrader's words that say nothing about the cause; the grader looks for the cause instead.
+_GENERIC_ERRORS = ("Please see the the above traceback", "There was an error processing assignment",
+                   "Please see the error log")
+
+
+def autograde_failure_reason(result: dict, student: str, assignment: str) -> str:
+    """Why nbgrader could not grade a submission, named, with what to do (never its generic text)."""
+    log = "\n".join(str(result.get(key) or "") for key in ("log", "error"))
+    causes = []
+    for line in log.splitlines():
+        text = line.strip()
+        match = re.match(r"\[\w+App \| ERROR\]\s*(.*)", text) or \
+            re.match(r"^((?:[\w.]+\.)?\w*(?:Error|Exception)\b.*)$", text)
+        if match and match.group(1) and not any(g in match.group(1) for g in _GENERIC_ERRORS):
+            causes.append(match.group(1))
+    cause = causes[-1] if causes else "no cause given in nbgrader's log"
+    return (f"nbgrader could not grade submitted/{student}/{assignment}/: {cause}. Compare the notebook's "
+            f"cells with release/{assignment}/ (a graded cell whose type or metadata was changed, a cell "
+            "from another notebook) and grade again; the log of `python -m tools.grade --workers 1 "
+            f"--student {student} --assignment {assignment}` has the details")
+
+
 def autograde_submission(course_root: Path, student: str, assignment: str,
                          overrides: dict | None = None, feedback: bool = True,
                          sandbox: bool | str = "auto") -> GradeRow:
@@ -320,7 +371,11 @@ def autograde_submission(course_root: Path, student: str, assignment: str,
 
     ``sandbox``: True runs the kernel in tools.sandbox and refuses to grade without it;
     "auto" uses it where bubblewrap works; False runs student code with the grader's rights.
+    A submission whose run failed for the environment's sake (``environment_fault``) is
+    "not graded", with no score left in the gradebook.
     """
+    from tools.duplicate_cells import duplicate_notes
+
     course_root = Path(course_root).resolve()
     start = time.perf_counter()
     row = GradeRow(student=student, assignment=assignment, status="not graded")
@@ -333,26 +388,141 @@ def autograde_submission(course_root: Path, student: str, assignment: str,
         row.reason = reason
         row.seconds = time.perf_counter() - start
         return row
+    notes = duplicate_notes(course_root, student, assignment)
     api = make_api(course_root, overrides, sandbox=use_sandbox)
     result = api.autograde(assignment, student, force=True, create=True)
-    notes = _sandbox_notes(course_root, student, assignment) if use_sandbox else []
+    notes += _sandbox_notes(course_root, student, assignment) if use_sandbox else []
     if not result.get("success"):
-        log = (result.get("error") or result.get("log") or "").strip().splitlines()
-        row.reason = "; ".join(["autograde failed: " + (log[-1] if log else "no message"), *notes])
+        row.reason = "; ".join([autograde_failure_reason(result, student, assignment), *notes])
         row.seconds = time.perf_counter() - start
         return row
-    row.score, row.max_score, row.failed, needs_manual = _scores(course_root, assignment, student)
+    notebooks = _autograded_notebooks(course_root, student, assignment)
+    fault = environment_fault(notebooks)
+    if fault:
+        _forget_submission(course_root, assignment, student)
+        row.reason = (f"environment fault, not the submission's: {fault}. Fix the grading environment "
+                      "(`make setup`) and grade again")
+        row.seconds = time.perf_counter() - start
+        return row
+    row.score, row.max_score, cells, needs_manual = _scores(course_root, assignment, student)
+    row.tests, hidden_notes = _test_results(course_root, student, assignment, notebooks, cells)
+    row.failed = sorted(t["test"] for t in row.tests if not t["passed"])
     row.status = "graded"
     if needs_manual:
         notes.insert(0, "needs manual grading")
+    notes += hidden_notes
     notes += _review_notes(course_root, student, assignment)
     if feedback:
-        fb = api.generate_feedback(assignment, student, force=True)
-        if not fb.get("success"):
-            notes.append("feedback not generated")
+        notes += _feedback(api, course_root, row, notebooks, notes)
     row.reason = "; ".join(notes)
     row.seconds = time.perf_counter() - start
     return row
+
+
+def _autograded_notebooks(course_root: Path, student: str, assignment: str) -> dict:
+    """``{notebook name: autograded notebook}`` for the course notebooks of the assignment."""
+    import nbformat
+
+    folder = course_root / "autograded" / student / assignment
+    notebooks = {}
+    for source in sorted((course_root / "source" / assignment).glob("*.ipynb")):
+        path = folder / source.name
+        if path.is_file():
+            notebooks[source.stem] = nbformat.read(path, as_version=4)
+    return notebooks
+
+
+def _is_student_cell(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("solution") or not (meta.get("locked") or meta.get("grade")))
+
+
+def environment_fault(notebooks: dict) -> str:
+    """Why a run failed before any of the student's code ran, or '' if it did not.
+
+    Everything up to the first cell a student may edit is the course's: a read-only cell
+    failing there, or a kernel that stopped there, is the grading environment's fault (a
+    missing model, a broken installation), never a score.
+    """
+    for name, notebook in notebooks.items():
+        for index, cell in enumerate(notebook.cells):
+            if _is_student_cell(cell):
+                stopped = [o for o in cell.get("outputs", []) if o.get("ename") == "SandboxStopped"]
+                if stopped and str(stopped[0].get("evalue", "")).startswith("not run"):
+                    return f"{name}: the kernel stopped before any student code ran ({stopped[0]['evalue']})"
+                break
+            if cell.cell_type != "code":
+                continue
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "error":
+                    label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
+                    first = (str(output.get("evalue", "")).strip().splitlines() or [""])[0][:300]
+                    return (f"{name}: the read-only cell {label} failed before any student code ran "
+                            f"({output.get('ename')}: {first})")
+    return ""
+
+
+def _secrets(course_root: Path, student: str, assignment: str, notebook_name: str) -> set[str]:
+    """Lines of hidden-test code of one notebook that this student may not see."""
+    import nbformat
+
+    from tools import hidden_tests
+
+    submitted = course_root / "submitted" / student / assignment / f"{notebook_name}.ipynb"
+    try:
+        own = nbformat.read(submitted, as_version=4)
+    except Exception:
+        own = None
+    return hidden_tests.notebook_secrets(course_root, assignment, notebook_name, own)
+
+
+def _test_results(course_root: Path, student: str, assignment: str, notebooks: dict,
+                  cells: dict) -> tuple[list[dict], list[str]]:
+    """Per-test records in notebook order, their messages as the student may see them."""
+    import nbformat
+
+    from tools import hidden_tests
+
+    tests, notes = [], []
+    for name, notebook in notebooks.items():
+        view = nbformat.from_dict(notebook)
+        notes += hidden_tests.student_view(view, _secrets(course_root, student, assignment, name))
+        scores = cells.get(name, {})
+        for cell in view.cells:
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if grade_id not in scores or not hidden_tests.is_test_cell(cell):
+                continue
+            points, max_points = scores[grade_id]
+            passed = points >= max_points
+            tests.append({"test": grade_id, "notebook": name, "points": points, "max_points": max_points,
+                          "passed": passed, "message": "" if passed else hidden_tests.failure_message(cell)})
+    return tests, notes
+
+
+def _feedback(api, course_root: Path, row: GradeRow, notebooks: dict, notes: list[str]) -> list[str]:
+    """Feedback HTML and results.json beside it; an HTML page in which a hidden-test line is
+    still found is withheld (deleted), and the note says so."""
+    from tools import hidden_tests
+
+    folder = course_root / "feedback" / row.student / row.assignment
+    result = api.generate_feedback(row.assignment, row.student, force=True)
+    added = [] if result.get("success") else ["feedback not generated"]
+    for name in notebooks:
+        page = folder / f"{name}.html"
+        if not page.is_file():
+            continue
+        secrets = _secrets(course_root, row.student, row.assignment, name)
+        leaked = hidden_tests.leaked_lines(page.read_text(encoding="utf-8", errors="replace"), secrets)
+        if leaked:
+            page.unlink()
+            added.append(f"feedback {name}.html withheld: {len(leaked)} hidden-test line(s) were still in it")
+    folder.mkdir(parents=True, exist_ok=True)
+    results = row.results()
+    results["reason"] = "; ".join([*notes, *added])
+    tmp = folder / "results.json.tmp"
+    tmp.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(folder / "results.json")
+    return added
 
 
 # The sandbox's last report per (student, assignment, notebook) graded in this process
@@ -516,10 +686,17 @@ def grade_submissions(course_root: Path, pairs: list[tuple[str, str]], workers: 
 
 
 def write_grades_csv(rows: list[GradeRow], path: Path) -> Path:
+    """One row per submission: the totals, then one ``points:<test>`` column per graded cell
+    (in notebook order, assignment after assignment; empty where it is not that assignment's)."""
     path = Path(path)
     tmp = path.with_suffix(".csv.tmp")
+    test_columns: list[str] = []
+    for row in rows:
+        for test in row.tests:
+            if test_column(test["test"]) not in test_columns:
+                test_columns.append(test_column(test["test"]))
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(GradeRow.__dataclass_fields__))
+        writer = csv.DictWriter(handle, fieldnames=[*GradeRow.CSV_COLUMNS, *test_columns])
         writer.writeheader()
         for row in rows:
             writer.writerow(row.as_csv_row())

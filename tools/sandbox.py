@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import ast
 import functools
-import importlib.util
+import json
 import os
 import re
 import shutil
@@ -112,7 +112,9 @@ def unavailable_reason() -> str:
         return "prlimit not found: install util-linux"
     workdir = Path(tempfile.mkdtemp(prefix="course-sandbox-probe-"))
     try:
-        cmd = build_command([sys.executable, "-c", "print('ok')"], {}, workdir, workdir, Sandbox(), cgroup=None)
+        python_only = [Path(sys.base_prefix), Path(sys.prefix)]
+        cmd = build_command([sys.executable, "-c", "print('ok')"], {}, workdir, workdir, Sandbox(), cgroup=None,
+                            readonly=python_only)
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as error:
         return f"bwrap failed to start: {error}"
@@ -132,21 +134,61 @@ def is_available() -> bool:
 # The command line
 # --------------------------------------------------------------------------
 
-def _package_dir(name: str) -> Path | None:
-    # Found without importing it (importing helpers pulls torch into the grader).
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0]).resolve()
+# Asked of the kernel's own interpreter, from a neutral folder with the kernel's environment:
+# where its ``helpers`` package is and which models folder that package uses. The grader's
+# answer may differ (its working folder, --course-root, a second checkout sharing the venv),
+# and binding the grader's copy left the kernel without the helpers it imports (issue 12).
+_KERNEL_IMPORTS_PROBE = r"""
+import importlib.util, json, os, runpy, sys
+spec = importlib.util.find_spec("helpers")
+found = {"helpers": None, "models": None}
+if spec is not None and spec.submodule_search_locations:
+    package = os.path.realpath(list(spec.submodule_search_locations)[0])
+    paths = runpy.run_path(os.path.join(package, "paths.py"))   # no torch, no package import
+    found = {"helpers": package, "models": os.path.realpath(str(paths["MODELS_DIR"]))}
+print(json.dumps(found))
+"""
 
 
-def readonly_paths(settings: Sandbox) -> list[Path]:
-    """Host paths bound read-only: what a course notebook needs to run, nothing more."""
-    paths = [Path(sys.base_prefix), Path(sys.prefix), Path(sys.executable).resolve().parent]
-    helpers_dir = _package_dir("helpers")
-    if helpers_dir is not None:
-        paths.append(helpers_dir)
-        paths.append(Path(os.environ.get("COURSE_MODELS_DIR", helpers_dir.parent / "models")))
+class KernelEnvironmentError(RuntimeError):
+    """The kernel's interpreter cannot import what every course notebook needs."""
+
+
+@functools.lru_cache(maxsize=None)
+def kernel_imports(python: str, models_env: str | None) -> tuple[Path, Path]:
+    """``(helpers package, models folder)`` as the kernel running ``python`` will import them.
+
+    ``models_env``: the ``COURSE_MODELS_DIR`` the kernel will see (part of the cache key).
+    Raises ``KernelEnvironmentError`` with the fix when the kernel could not import helpers.
+    """
+    env = {"PATH": f"{Path(python).parent}:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
+    if models_env is not None:
+        env["COURSE_MODELS_DIR"] = models_env
+    with tempfile.TemporaryDirectory(prefix="course-kernel-probe-") as neutral:
+        proc = subprocess.run([python, "-c", _KERNEL_IMPORTS_PROBE], cwd=neutral, env=env,
+                              capture_output=True, text=True, timeout=120)
+    try:
+        found = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        detail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise KernelEnvironmentError(f"the kernel interpreter {python} failed to start ({detail})") from None
+    if not found["helpers"]:
+        raise KernelEnvironmentError(
+            f"the kernel interpreter {python} cannot import the course's helpers package: "
+            "run `make setup` (it installs helpers/ into the virtual environment) and grade again")
+    return Path(found["helpers"]), Path(found["models"])
+
+
+def readonly_paths(settings: Sandbox, python: str | None = None) -> list[Path]:
+    """Host paths bound read-only: what a course notebook needs to run, nothing more.
+
+    ``python``: the kernel's interpreter (default: the grader's); the helpers package and
+    models folder bound are the ones it imports, wherever the grader runs from.
+    """
+    python = python or sys.executable
+    helpers_dir, models_dir = kernel_imports(python, os.environ.get("COURSE_MODELS_DIR"))
+    paths = [Path(sys.base_prefix), Path(sys.prefix), Path(python).resolve().parent,
+             Path(python).parent.parent, helpers_dir, models_dir]
     paths += [Path(p) for p in settings.extra_ro_paths]
     unique: list[Path] = []
     for path in sorted({Path(os.path.abspath(p)) for p in paths if Path(p).exists()}):
@@ -181,6 +223,10 @@ def _workdir_entries(workdir: Path, settings: Sandbox) -> list[str]:
     for entry in sorted(workdir.iterdir()) if workdir.is_dir() else []:
         if entry.is_symlink() or not (entry.is_file() or entry.is_dir()):
             continue
+        if entry.suffix == ".ipynb":
+            # nbgrader's copy of the notebook being graded already holds the restored hidden
+            # tests; the kernel never needs it (cells reach it as messages), so it stays out.
+            continue
         args += ["--ro-bind", str(entry), str(entry)]
     return args
 
@@ -205,9 +251,15 @@ def kernel_environment(env: dict, settings: Sandbox) -> dict[str, str]:
 
 
 def build_command(kernel_cmd: list[str], env: dict, workdir: Path, runtime_dir: Path,
-                  settings: Sandbox, cgroup: "Cgroup | None") -> list[str]:
-    """The full command line that starts ``kernel_cmd`` inside the sandbox."""
+                  settings: Sandbox, cgroup: "Cgroup | None", readonly: list[Path] | None = None) -> list[str]:
+    """The full command line that starts ``kernel_cmd`` inside the sandbox.
+
+    ``readonly``: host paths to bind read-only (default: ``readonly_paths`` for the kernel's
+    interpreter, which raises ``KernelEnvironmentError`` when it cannot import helpers).
+    """
     workdir, runtime_dir = Path(workdir), Path(runtime_dir)
+    if readonly is None:
+        readonly = readonly_paths(settings, shutil.which(kernel_cmd[0]) or kernel_cmd[0])
     mib = 1 << 20
     limits = ["prlimit",
               f"--as={settings.memory_limit_mb * mib}",
@@ -226,7 +278,7 @@ def build_command(kernel_cmd: list[str], env: dict, workdir: Path, runtime_dir: 
              "--proc", "/proc", "--dev", "/dev",
              "--size", str(SHM_SIZE_MB * mib), "--tmpfs", "/dev/shm",
              "--size", str(settings.tmp_size_mb * mib), "--tmpfs", "/tmp"]
-    for path in readonly_paths(settings):
+    for path in readonly:
         bwrap += ["--ro-bind", str(path), str(path)]
     bwrap += _workdir_entries(workdir, settings)
     if runtime_dir != workdir:
