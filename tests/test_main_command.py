@@ -10,6 +10,7 @@ run gives the same scores and no duplicate rows.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import sqlite3
 
@@ -67,6 +68,30 @@ def test_main_command_grades_the_example_class(graded_class):
         assert (root / "release" / assignment / f"{assignment}.ipynb").exists()
         feedback = root / "feedback" / "alice" / assignment
         assert list(feedback.glob("*.html")), f"no feedback written in {feedback}"
+        assert any(column.startswith("points:test_") and alice[column] for column in alice), alice
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_partly_wrong_feedback_holds_no_hidden_test_line(graded_class, assignment):
+    """bob fails hidden tests of both exercises: his feedback names them, with their messages,
+    and holds not one line of hidden-test code (nbgrader #917: tracebacks print it)."""
+    from tools import hidden_tests
+
+    root, _ = graded_class
+    source = nbformat.read(root / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    release = nbformat.read(root / "release" / assignment / f"{assignment}.ipynb", as_version=4)
+    secrets = hidden_tests.secret_lines(source, release)
+    assert len(secrets) > 100, "the hidden tests should have more lines than this to protect"
+    folder = root / "feedback" / "bob" / assignment
+    page = folder / f"{assignment}.html"
+    assert page.is_file(), f"bob's feedback is missing (withheld?): {sorted(folder.iterdir())}"
+    for path in folder.iterdir():
+        leaked = hidden_tests.leaked_lines(path.read_text(encoding="utf-8", errors="replace"), secrets)
+        assert leaked == [], f"{path.name} shows {len(leaked)} hidden-test lines, e.g. {leaked[:3]}"
+    results = json.loads((folder / "results.json").read_text())
+    failed = [t for t in results["tests"] if not t["passed"]]
+    assert failed and all(t["message"] for t in failed), failed
+    assert sum(t["points"] for t in results["tests"]) == results["score"]
 
 
 def test_regrading_is_idempotent(graded_class):

@@ -126,6 +126,14 @@ def main(argv=None) -> int:
     pairs = [(s, a) for s, a in grading.discover_submissions(root)
              if (not args.assignment or a in args.assignment) and (not args.student or s in args.student)]
     graded_assignments = sorted({a for _, a in pairs} & set(assignments))
+    if args.no_release:
+        # Autograde reads each assignment's grade cells from the gradebook, which only a release
+        # writes there: without one, every submission would fail with nbgrader's generic error.
+        unknown = sorted(set(graded_assignments) - grading.gradebook_assignments(root))
+        if unknown:
+            print(f"[grade] --no-release: the gradebook does not know {', '.join(unknown)} yet; "
+                  "run once without --no-release to register it", file=sys.stderr)
+            return 2
     if graded_assignments and not _solutions_pass(root, graded_assignments, sandbox, args.workers):
         return 3
     release_failed = []
@@ -141,14 +149,6 @@ def main(argv=None) -> int:
                 print(f"[release] FAILED for {assignment}; the previous release was kept:\n{result['error']}",
                       file=sys.stderr)
 
-    if args.no_release:
-        # Autograde reads each assignment's grade cells from the gradebook, which only a release
-        # writes there: without one, every submission would fail with nbgrader's generic error.
-        unknown = sorted({a for _, a in pairs} & set(assignments) - grading.gradebook_assignments(root))
-        if unknown:
-            print(f"[grade] --no-release: the gradebook does not know {', '.join(unknown)} yet; "
-                  "run once without --no-release to register it", file=sys.stderr)
-            return 2
     _backup_gradebook(root)
     workers = args.workers or grading.default_workers(len(pairs), root)
     if pairs:

@@ -44,7 +44,8 @@ class SolutionCheck:
 
 
 def _digest_tree(digest, folder: Path, contents: bool = True) -> None:
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+    skipped = {"__pycache__", "artifacts", ".ipynb_checkpoints"}     # outputs of runs, not inputs
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not skipped & set(p.parts)):
         digest.update(str(path.relative_to(folder)).encode())
         if contents:
             digest.update(path.read_bytes())
