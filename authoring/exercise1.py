@@ -252,15 +252,19 @@ finally:
 # Write `load_model_and_tokenizer(candidates, precision, device)`: use `_resolve_dtype`, load
 # both from the first id that works, move the model to the device and dtype, put it in eval
 # mode (no dropout), print one line `Loaded: <id> | device=<device> | dtype=<label>` and return
-# `(tokenizer, model, model_id_used, dtype_label)`.
+# `(tokenizer, model, model_id_used, dtype_label)`. `device` is any device PyTorch knows: "cpu",
+# "cuda", or "meta" (weights without memory, which the tests use to see where your model went).
+# When every candidate fails, raise a `RuntimeError` that names each id tried and the error it
+# raised (its type or its message).
 
 # %% [solution id=load_model_and_tokenizer]
 def load_model_and_tokenizer(candidates, precision="float32", device="cpu"):
     """Load tokenizer and model from the first candidate id that loads.
 
     candidates: model ids or local folders, tried in order. precision: as for _resolve_dtype.
-    device: "cpu", "cuda"... Returns (tokenizer, model, model_id_used, dtype_label) with the
-    model in eval mode on device and dtype. Raises RuntimeError naming every id tried and why.
+    device: "cpu", "cuda", "meta"... Returns (tokenizer, model, model_id_used, dtype_label) with the
+    model in eval mode on device and dtype. Raises RuntimeError naming every id tried and the error
+    each one raised.
     """
     ### BEGIN SOLUTION
     dtype, label = _resolve_dtype(precision, device)
@@ -307,18 +311,32 @@ assert f"Loaded: {helpers.TINY_DIR} | device=cpu | dtype=float32" in _buffer.get
     f"print one line 'Loaded: <id> | device=<device> | dtype=<label>', got {_buffer.getvalue()!r}"
 
 # %% [tests id=test_load_model_and_tokenizer_hidden points=2]
-"""Check the fallback order, the error when all fail, and the dtype of the loaded model."""
+"""Check the fallback order, one id for both, the error when all fail, and the model's dtype and device."""
 ### BEGIN HIDDEN TESTS
-# Trusted tools (course/grading_security.md): types from literals, dtypes read by a C-level
-# descriptor, printed text captured in a buffer from a fresh instance of the io module.
+# Trusted tools (course/grading_security.md): types from literals, dtypes and devices read by C-level
+# descriptors, printed text captured in a buffer from a fresh instance of the io module, the real
+# RuntimeError taken from an error Python itself raises.
 import contextlib as _contextlib
 import importlib.util as _ilu
 import torch as _torch
+from transformers import AutoModelForCausalLM as _AutoModel, AutoTokenizer as _AutoTokenizer
 import helpers as _helpers
 
 _type = (0).__class__.__class__
 _str, _int, _tuple, _list = "".__class__, (0).__class__, ().__class__, [].__class__
+_mro, _name = _type.__dict__["__mro__"].__get__, _type.__dict__["__name__"].__get__
 _dtype_of = _torch._C.TensorBase.dtype.__get__
+_device_of = _torch._C.TensorBase.device.__get__
+
+
+def _stop_in_generator():
+    yield ().__iter__().__next__()  # StopIteration inside a generator becomes RuntimeError (PEP 479)
+
+
+try:
+    _stop_in_generator().__next__()
+except BaseException as _caught:
+    _RuntimeError = _caught.__class__
 
 
 def _fresh(name):
@@ -350,6 +368,10 @@ def _dtypes(model):
     return {_str(_dtype_of(_p)) for _p in model.parameters()}
 
 
+def _devices(model):
+    return {_str(_device_of(_p).type) for _p in model.parameters()}
+
+
 def _in_eval_mode(model):
     for _module in model.modules():
         if _module.training is not False:
@@ -374,6 +396,24 @@ assert f"Loaded: {_tiny} | device=cpu | dtype=float32 (forced on CPU)" in _print
 (_tok, _mdl, _used, _label), _printed = _load([_tiny], "bfloat16", _torch.device("cpu"))
 assert _dtypes(_mdl) == {"torch.bfloat16"} and _type(_label) is _str and _label == "bfloat16", \
     "bfloat16 on CPU must load a bfloat16 model labelled 'bfloat16'"
+# Where the model goes: the meta device holds weights without data, so a CPU grader can see whether
+# the model was moved to the device it was asked for.
+(_tok, _mdl, _used, _label), _printed = _load([_tiny], "float32", "meta")
+assert _devices(_mdl) == {"meta"}, \
+    f"the model must be moved to the device asked for ('meta' here), its weights are on {_devices(_mdl)}"
+# Two candidates that both load (a link to the tiny model, then the model itself): the first one is
+# used, and tokenizer and model both come from it.
+_posix, _clock = _fresh("posix"), _fresh("time")
+_alias = _posix.getcwd() + "/.hidden-test-model-" + _str(_clock.perf_counter_ns())
+_posix.symlink(_tiny, _alias)
+try:
+    (_tok, _mdl, _used, _label), _printed = _load([_alias, _tiny], "float32", "cpu")
+finally:
+    _posix.unlink(_alias)
+assert _type(_used) is _str and _used == _alias, \
+    f"the candidates are tried in order and the first that loads is used ({_alias!r}), got {_used!r}"
+assert _str(_tok.name_or_path) == _alias and _str(_mdl.name_or_path) == _alias, \
+    "tokenizer and model must both be loaded from the id that is used (the first that loads)"
 _raised = None
 try:
     with _contextlib.redirect_stdout(_StringIO()):
@@ -381,9 +421,26 @@ try:
 except BaseException as _error:
     _raised = _error
 assert _raised is not None, "loading only missing candidates must raise an error"
+_is_runtime_error = False
+for _c in _mro(_type(_raised)):
+    _is_runtime_error = _is_runtime_error or _c is _RuntimeError
+assert _is_runtime_error, f"when every candidate fails raise RuntimeError, got {_name(_type(_raised))}"
 _msg = _str.__str__(_type(_raised).__str__(_raised))
 for _id in _missing:
     assert _id in _msg, f"when every candidate fails the error must name every id tried, got: {_msg}"
+# Why each one failed: the error that loading it raises, by type name or by the start of its message.
+_reasons = []
+for _id in _missing:
+    for _loader in (_AutoTokenizer.from_pretrained, _AutoModel.from_pretrained):
+        try:
+            _loader(_id)
+        except BaseException as _error:
+            _list.append(_reasons, _name(_type(_error)))
+            _list.append(_reasons, " ".join(_str.__str__(_type(_error).__str__(_error)).split())[:24])
+_explained = False
+for _reason in _reasons:
+    _explained = _explained or (_str.__len__(_reason) >= 8 and _reason in " ".join(_msg.split()))
+assert _explained, f"the error must also say why each candidate failed (the error it raised), got: {_msg}"
 del _tok, _mdl
 ### END HIDDEN TESTS
 
@@ -409,7 +466,9 @@ del _tok, _mdl
 #    and two runs that generated 3 and 30 tokens cannot be compared by latency.
 #
 # Count **only new tokens**: the output of `generate` contains the prompt too. For a batch
-# (a list of prompts, padded on the left), count the new tokens of every sequence.
+# (a list of prompts), count the new tokens of every sequence. Pad on the tokenizer's
+# `padding_side` as you find it: the callers set it (left for generation; one ablation arm in
+# Part B pads on the right on purpose).
 # The metrics must agree: `tokens_per_sec = tokens_generated / total_latency_s` and
 # `avg_latency_per_token_ms = 1000 * total_latency_s / tokens_generated`.
 #
@@ -417,7 +476,9 @@ del _tok, _mdl
 # **generate_kwargs)` returning a dict with at least `total_latency_s`, `tokens_generated`,
 # `tokens_per_sec`, `avg_latency_per_token_ms` (more keys are welcome, e.g. `prompt_tokens`).
 # With `warmup=False` it skips the warm-up call. Extra keyword arguments go through to `generate`.
-# `helpers.synchronize(device)` is a ready-made "synchronize if CUDA" if you want it.
+# `helpers.synchronize(device)` is a ready-made "synchronize if CUDA" if you want it. (The grader
+# has no GPU: it checks points 3 and 4 with a stand-in model that reports a CUDA device, whose
+# generate returns before its work is done, as a GPU's does.)
 
 # %% [solution id=time_generate]
 def _model_device(model):
@@ -489,13 +550,14 @@ assert abs(_r["tokens_per_sec"] * _r["total_latency_s"] - _r["tokens_generated"]
     "tokens_per_sec must equal tokens_generated / total_latency_s"
 
 # %% [tests id=test_time_generate_hidden points=5]
-"""Check warm-up, inference mode, new-token counting over a batch, metric units and pass-through."""
+"""Check warm-up, inference mode, the clock, GPU synchronisation and inputs, new-token counting, units, pass-through."""
 ### BEGIN HIDDEN TESTS
 # Trusted tools (course/grading_security.md): types from literals, a clock from a fresh instance of
 # the time module, tensor work through C-level methods with torch-function overrides off. So nothing
 # the submission could have replaced (time.sleep, time.perf_counter, torch.is_inference_mode_enabled,
 # torch.cat, builtins such as abs or len) answers for the test, and results are read as real numbers.
 import importlib.util as _ilu
+import time as _shared_time
 import torch as _torch
 from transformers import AutoModelForCausalLM as _AutoModel, AutoTokenizer as _AutoTokenizer
 import helpers as _helpers
@@ -504,6 +566,7 @@ _type = (0).__class__.__class__
 _float, _int, _str, _list, _tuple, _dict = (0.0).__class__, (0).__class__, "".__class__, [].__class__, \
     ().__class__, {}.__class__
 _mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags__", "__name__"))
+_object = _mro(_int)[-1]
 _C = _torch._C
 _TB, _VF = _C.TensorBase, _C._VariableFunctions
 
@@ -528,6 +591,14 @@ def _num(value, what):
     assert False, f"{what} must be a number, got {_name(_type(value))}"
 
 
+def _on_gpu(tensor):
+    """Whether a tensor went through .to(<cuda device>) (simulated: the stand-in GPU keeps it on the CPU)."""
+    try:
+        return _dict.get(_object.__getattribute__(tensor, "__dict__"), "_course_on_gpu", False) is True
+    except BaseException:
+        return False
+
+
 def _field(result, key):
     """result[key] as a real number, read through dict itself."""
     _is_dict = False
@@ -539,13 +610,14 @@ def _field(result, key):
 
 
 _clock = _fresh("time")
+_wall_jump_s = [0.0]  # added to time.time() while the stand-ins run: a wall clock being adjusted
 
 
 class _RecordingLM(_torch.nn.Module):
     """Stand-in for a causal LM. generate sleeps on the test's own clock (long on the first call: a cold
-    start), records its arguments and the grad / inference-mode state it runs under (read from a tensor
-    it computes), and appends new tokens; without min_new_tokens it stops after 2, as a model that
-    emits end-of-text would."""
+    start), records its arguments, the attention mask and the grad / inference-mode state it runs under
+    (read from a tensor it computes), and appends new tokens; without min_new_tokens it stops after 2,
+    as a model that emits end-of-text would. Each call moves the wall clock (time.time) on by 1000 s."""
 
     def __init__(self, cold_s, warm_s):
         super().__init__()
@@ -556,19 +628,91 @@ class _RecordingLM(_torch.nn.Module):
     def device(self):
         return _torch.device("cpu")
 
+    def _work(self, seconds):
+        _clock.sleep(seconds)
+
     def generate(self, input_ids=None, attention_mask=None, **kwargs):
         with _C.DisableTorchFunction():
+            _wall_jump_s[0] = _wall_jump_s[0] + 1000.0
             _probe = _TB.mul(self.weight, 2.0)  # an inference tensor in inference mode; needs grad only with grad on
             _record = _dict(kwargs)
             _record["inference"] = _TB.is_inference(_probe)
             _record["grad"] = _TB.requires_grad.__get__(_probe)
             _record["shape"] = _tuple(_TB.size(input_ids))
+            _record["mask"] = None if attention_mask is None else _TB.tolist(attention_mask)
+            _record["on_gpu"] = _on_gpu(input_ids) and (attention_mask is None or _on_gpu(attention_mask))
             _list.append(self.calls, _record)
-            _clock.sleep(self.cold_s if _list.__len__(self.calls) == 1 else self.warm_s)
+            self._work(self.cold_s if _list.__len__(self.calls) == 1 else self.warm_s)
             _wanted = _num(kwargs.get("max_new_tokens") or 20, "max_new_tokens")
             _k = _wanted if _num(kwargs.get("min_new_tokens") or 0, "min_new_tokens") >= _wanted else 2
             _new = _VF.full((_record["shape"][0], _k), 7, dtype=_TB.dtype.__get__(input_ids))
             return _VF.cat([input_ids, _new], 1)
+
+
+class _FakeGpuParameter:
+    device = _torch.device("cuda", 0)
+
+
+class _SimulatedGpuLM(_RecordingLM):
+    """The same stand-in on a simulated GPU: it reports a CUDA device, and generate only queues its work,
+    which torch.cuda.synchronize (replaced while it runs) then waits for, as on a real GPU."""
+
+    queued_s = 0.0
+
+    @property
+    def device(self):
+        return _torch.device("cuda", 0)
+
+    def parameters(self, recurse=True):
+        yield _FakeGpuParameter()
+
+    def to(self, *args, **kwargs):
+        return self
+
+    def _work(self, seconds):
+        self.queued_s = self.queued_s + seconds
+
+    def synchronize(self, device=None):
+        _clock.sleep(self.queued_s)
+        self.queued_s = 0.0
+
+
+def _is_cuda(value):
+    if _type(value) is _str:
+        return _str.startswith(value, "cuda")
+    return _type(value) is _type(_torch.device("cpu")) and value.type == "cuda"
+
+
+def _fake_tensor_to(tensor, *args, **kwargs):
+    """Tensor.to on the simulated GPU: a CUDA target is dropped (the data stays on the CPU) and noted."""
+    _gpu, _rest = False, []
+    for _a in args:
+        if _is_cuda(_a):
+            _gpu = True
+        else:
+            _list.append(_rest, _a)
+    if _is_cuda(kwargs.get("device")):
+        _gpu = True
+        _dict.pop(kwargs, "device")
+    _moved = _TB.to(tensor, *_rest, **kwargs)
+    if _gpu:
+        _object.__setattr__(_moved, "_course_on_gpu", True)
+    return _moved
+
+
+def _fake_tensor_cuda(tensor, *args, **kwargs):
+    return _fake_tensor_to(tensor, "cuda")
+
+
+def _on_simulated_gpu(fake, *args, **kwargs):
+    """time_generate on a _SimulatedGpuLM, with torch.cuda and Tensor.to pointed at the simulation."""
+    _saved = (_torch.cuda.synchronize, _torch.cuda.is_available, _torch.Tensor.to, _torch.Tensor.cuda)
+    _torch.cuda.synchronize, _torch.cuda.is_available = fake.synchronize, lambda: True
+    _torch.Tensor.to, _torch.Tensor.cuda = _fake_tensor_to, _fake_tensor_cuda
+    try:
+        return _timed(fake, *args, **kwargs)
+    finally:
+        _torch.cuda.synchronize, _torch.cuda.is_available, _torch.Tensor.to, _torch.Tensor.cuda = _saved
 
 
 def _timed(fake, *args, **kwargs):
@@ -595,7 +739,19 @@ def _check_metrics(result, tokens, warm_s, cold_s, wall_s):
 _tok = _AutoTokenizer.from_pretrained(_str(_helpers.TINY_DIR))
 _prompt = "The history of the printing press begins"
 _fake = _RecordingLM(cold_s=0.6, warm_s=0.12)
-_r, _wall = _timed(_fake, _tok, _prompt, 5, use_cache=False, repetition_penalty=1.0)
+# While the stand-in runs, time.time() (the wall clock) jumps 1000 s per generate call, as when the
+# system clock is adjusted; time.perf_counter() is monotonic and does not.
+_saved_wall = (_shared_time.time, _shared_time.time_ns)
+_shared_time.time = lambda: _clock.time() + _wall_jump_s[0]
+_shared_time.time_ns = lambda: _clock.time_ns() + _int(_wall_jump_s[0] * 1e9)
+try:
+    _r, _wall = _timed(_fake, _tok, _prompt, 5, use_cache=False, repetition_penalty=1.0)
+finally:
+    _shared_time.time, _shared_time.time_ns = _saved_wall
+_jumped = _field(_r, "total_latency_s")
+assert -100.0 < _jumped < 100.0, \
+    f"total_latency_s={_jumped:.1f} s for a call of 0.12 s: the wall clock (time.time) was adjusted during " \
+    "the call, as the system clock can be; time with time.perf_counter(), which is monotonic"
 assert _list.__len__(_fake.calls) >= 2, "do one untimed warm-up generate before the timed one"
 _last = _fake.calls[-1]
 assert _last["inference"] is True and _last["grad"] is False, "the timed generate must run inside torch.inference_mode()"
@@ -609,10 +765,35 @@ assert _last.get("use_cache") is False, "use_cache must be passed to generate"
 assert _num(_last.get("repetition_penalty", 0), "repetition_penalty") == 1.0, \
     "extra keyword arguments must be passed through to generate"
 _check_metrics(_r, 5, 0.12, 0.6, _wall)
-# A batch of prompts of different lengths: new tokens of every sequence are counted.
+# warmup=False: the timed call is the only call.
+_fake = _RecordingLM(cold_s=0.1, warm_s=0.1)
+_r, _wall = _timed(_fake, _tok, _prompt, 3, warmup=False)
+assert _list.__len__(_fake.calls) == 1, \
+    f"with warmup=False call generate once (the timed call, no warm-up), got {_list.__len__(_fake.calls)} calls"
+# A simulated GPU: generate returns at once and its work runs until torch.cuda.synchronize.
+_fake = _SimulatedGpuLM(cold_s=0.3, warm_s=0.1)
+_r, _wall = _on_simulated_gpu(_fake, _tok, _prompt, 3)
+assert _list.__len__(_fake.calls) >= 2 and _fake.calls[-1]["on_gpu"], \
+    "move the inputs (input_ids and attention_mask) to the model's device (model.device) before generate"
+_lat = _field(_r, "total_latency_s")
+assert _lat >= 0.1 - 1e-3, \
+    f"on a GPU generate returns before its work is done: total_latency_s={_lat:.3f} s for 0.1 s of work; " \
+    "call torch.cuda.synchronize() (helpers.synchronize(device)) right after the timed call, before reading the clock"
+assert _lat <= _wall - 0.3 + 1e-3, \
+    f"on a GPU the warm-up's queued work ran into the timed interval (total_latency_s={_lat:.3f} s for 0.1 s " \
+    "of work): synchronize right before starting the clock too"
+_check_metrics(_r, 3, 0.1, 0.3, _wall)
+# A batch of prompts of different lengths: new tokens of every sequence are counted, and the batch is
+# padded on the side the tokenizer is set to (right here, as in the ablation's right-padding arm).
 _fake = _RecordingLM(cold_s=0.3, warm_s=0.05)
+_tok.padding_side = "right"
 _r, _wall = _timed(_fake, _tok, ["Hello there.", _prompt, "A much longer prompt than the first one, " * 3], 3)
 assert _fake.calls[-1]["shape"][0] == 3, "a list of prompts must be generated as one batch"
+_mask = _fake.calls[-1]["mask"]
+assert _mask is not None, "pass the attention mask to generate: the batch is padded"
+assert _tok.padding_side == "right" and [_row[0] for _row in _mask] == [1, 1, 1] and _mask[0][-1] == 0, \
+    "pad on the tokenizer's padding_side as the caller set it (right here): do not change it in time_generate"
+_tok.padding_side = "left"
 _check_metrics(_r, 9, 0.05, 0.3, _wall)
 # A real model: the counts are exact.
 _mdl_r = _AutoModel.from_pretrained(_str(_helpers.TINY_DIR)).eval()
@@ -645,18 +826,20 @@ def time_repeats(model, tokenizer, prompt, max_new_tokens, repeats, **kwargs):
 # the prompt. Models see **tokens**, not characters: a prompt "of 500 characters" can be 100
 # tokens of English or 300 of code, so the sweep sets its lengths in tokens.
 #
-# First write `make_prompt(tokenizer, n_tokens, base_text=BASE_PROMPT)`: repeat the base text
+# First write `make_prompt(tokenizer, n_tokens, base_text=BASE_PROMPT)`: repeat `base_text`
 # until it has enough tokens, keep the first `n_tokens` token ids and decode them back to text.
 # (Re-encoding decoded text can merge or split a token at the cut, so the result may be off by one.)
 #
 # Then `run_for_varied_lengths(model, tokenizer, lengths_tokens, max_new_tokens, repeats,
-# use_cache=True)`: for each target length, call `time_generate` `repeats` times with the
-# **same** `max_new_tokens` and `use_cache`, and report the **median** of each metric (one slow
-# run skews a mean) with the interquartile range as the spread. Return a DataFrame with one row
-# per length and at least the columns `prompt_tokens`, `max_new_tokens`, `use_cache`,
-# `total_latency_s`, `tokens_per_sec`, `avg_latency_per_token_ms`, `total_latency_s_iqr`,
-# `tokens_per_sec_iqr`; draw latency vs prompt tokens and tokens/s vs prompt tokens with error
-# bars (`helpers.plot_metric`) and save both (`helpers.save_figure`).
+# use_cache=True)`: for each target length, build the prompt with `make_prompt`, call
+# `time_generate` `repeats` times with the **same** `max_new_tokens` and `use_cache`, and report
+# the **median** of each metric (one slow run skews a mean) with the interquartile range (75th
+# minus 25th percentile) as the spread. Return a DataFrame with one row per length and at least
+# the columns `prompt_tokens` (measured on the prompt that was timed), `max_new_tokens`,
+# `use_cache`, `total_latency_s`, `tokens_per_sec`, `avg_latency_per_token_ms`,
+# `total_latency_s_iqr`, `tokens_per_sec_iqr`; draw latency vs prompt tokens and tokens/s vs
+# prompt tokens with the IQR as error bars (`helpers.plot_metric`) and save both
+# (`helpers.save_figure`).
 
 # %% [solution id=make_prompt]
 def make_prompt(tokenizer, n_tokens, base_text=BASE_PROMPT):
@@ -729,7 +912,7 @@ for _col in ("prompt_tokens", "total_latency_s", "tokens_per_sec", "total_latenc
 plt.close("all")
 
 # %% [tests id=test_varied_lengths_hidden points=4]
-"""Check prompt lengths in tokens, fixed max_new_tokens and cache across lengths, medians, saved plots."""
+"""Check prompt lengths in tokens, base_text, fixed settings across lengths, medians, IQRs, columns, plots."""
 ### BEGIN HIDDEN TESTS
 # Trusted tools (course/grading_security.md): types from literals, files and folders through a fresh
 # instance of the os module (a replaced Path.is_file or os.path.exists cannot answer), results read
@@ -797,6 +980,10 @@ for _n in (1, 7, 64, 300, 700):
     _count = _n_tokens(_tok, _p)
     assert -2 <= _count - _n <= 2, f"make_prompt(tokenizer, {_n}) has {_count} tokens; the target counts tokens"
 assert make_prompt(_tok, 300).split()[:3] == _BASE.split()[:3], "build the prompt by repeating BASE_PROMPT"
+_other = "Cats sleep for most of the day and hunt at night."
+_p = make_prompt(_tok, 40, base_text=_other)
+assert _type(_p) is _str and _p.split()[:4] == _other.split()[:4] and -2 <= _n_tokens(_tok, _p) - 40 <= 2, \
+    "make_prompt must repeat the base_text it is given (the argument), not always BASE_PROMPT"
 
 _saved_time_generate = time_generate
 _calls = []
@@ -840,6 +1027,86 @@ assert -2 <= _measured[0] - 16 <= 2 and -2 <= _measured[2] - 160 <= 2, \
     "prompt_tokens must be the measured prompt length in tokens"
 assert _plots == [True, True], \
     "save both plots with helpers.save_figure: artifacts/prompt_length_latency.png and prompt_length_throughput.png"
+
+# Second run: 8 repeats per length, whose 25th and 75th percentiles are the same under every usual
+# definition; make_prompt replaced by one that overshoots by 6 tokens, so prompt_tokens must be
+# measured; the figures handed to helpers.save_figure are inspected for error bars.
+_student_make_prompt, _saved_save_figure = make_prompt, _helpers.save_figure
+_base_ids = _tok(_BASE, add_special_tokens=False).input_ids
+
+
+def make_prompt(tokenizer, n_tokens, base_text=_BASE):
+    return _tok.decode((_base_ids * 40)[:_int(n_tokens) + 6])
+
+
+def _latency(call_index):
+    """Length 1: seven runs of 1 s and one of 10 s (median 1, IQR 0); length 2: 1, 5, 1, 5... (median 3, IQR 4)."""
+    if call_index < 8:
+        return 10.0 if call_index == 7 else 1.0
+    return 1.0 if call_index % 2 == 0 else 5.0
+
+
+def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, warmup=True, **kwargs):
+    _n = _n_tokens(tokenizer, prompt)
+    _list.append(_calls, _n)
+    _lat_s = _latency(_list.__len__(_calls) - 1)
+    _tokens = _num(max_new_tokens, "max_new_tokens")
+    return {"total_latency_s": _lat_s, "tokens_generated": _tokens, "tokens_per_sec": _tokens / _lat_s,
+            "avg_latency_per_token_ms": 1000.0 * _lat_s / _tokens, "prompt_tokens": _n}
+
+
+def _save_figure_spy(figure, name, *args, **kwargs):
+    _bars = 0
+    for _ax in figure.axes:
+        for _container in _ax.containers:
+            if _name(_type(_container)) == "ErrorbarContainer" and _container.has_yerr is True:
+                _bars += 1
+    _list.append(_saved_figures, _bars)
+    return _saved_save_figure(figure, name, *args, **kwargs)
+
+
+_calls, _saved_figures = [], []
+_helpers.save_figure = _save_figure_spy
+_scratch = _home + "/.hidden-test-" + _str(_clock.perf_counter_ns())
+_posix.mkdir(_scratch)
+_posix.chdir(_scratch)
+try:
+    _frame = run_for_varied_lengths(None, _tok, [10, 30], 5, 8, use_cache=False)
+finally:
+    time_generate, make_prompt, _helpers.save_figure = _saved_time_generate, _student_make_prompt, _saved_save_figure
+    _posix.chdir(_home)
+    _plt.close("all")
+    _shutil.rmtree(_scratch, ignore_errors=True)
+assert _list.__len__(_calls) == 16, f"2 lengths x 8 repeats = 16 timed runs, got {_list.__len__(_calls)}"
+for _key in ("prompt_tokens", "max_new_tokens", "use_cache", "total_latency_s", "tokens_per_sec",
+             "avg_latency_per_token_ms", "total_latency_s_iqr", "tokens_per_sec_iqr"):
+    assert _key in _frame.columns, f"missing column {_key!r}"
+_measured = _column(_frame, "prompt_tokens")
+assert -1 <= _measured[0] - _calls[0] <= 1 and -1 <= _measured[1] - _calls[8] <= 1, \
+    f"prompt_tokens must be measured on the prompt that was timed ({_calls[0]} and {_calls[8]} tokens " \
+    f"here), not copied from the target length; got {_measured}"
+
+
+def _near(values, expected):
+    if _list.__len__(values) != _list.__len__(expected):
+        return False
+    for _v, _e in zip(values, expected):
+        if not -1e-9 <= _v - _e <= 1e-9:
+            return False
+    return True
+
+
+assert _column(_frame, "max_new_tokens") == [5, 5] and _column(_frame, "use_cache") == [0, 0], \
+    "the max_new_tokens and use_cache columns must hold the settings used (5 and False here)"
+assert _near(_column(_frame, "total_latency_s"), [1.0, 3.0]) and _near(_column(_frame, "tokens_per_sec"), [5.0, 3.0]) \
+    and _near(_column(_frame, "avg_latency_per_token_ms"), [200.0, 600.0]), \
+    "report the median of every metric over the repeats (total_latency_s, tokens_per_sec, avg_latency_per_token_ms)"
+_iqr = _column(_frame, "total_latency_s_iqr") + _column(_frame, "tokens_per_sec_iqr")
+assert _near(_iqr, [0.0, 4.0, 0.0, 4.0]), \
+    f"the *_iqr columns must hold the interquartile range (75th minus 25th percentile) of the repeats: " \
+    f"[0, 4] for latency and for tokens/s here, got {_iqr}"
+assert _list.__len__(_saved_figures) >= 2 and 0 not in _saved_figures, \
+    "draw each plot with the IQR as error bars (helpers.plot_metric(..., yerr=...)) and save it with helpers.save_figure"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -851,10 +1118,10 @@ assert _plots == [True, True], \
 # float16 falls back to float32 (the label shows it) and bfloat16 depends on the processor's
 # support for it. Write `run_varied_precision(candidates, device, prompt, max_new_tokens,
 # repeats, precisions=("float32", "float16", "bfloat16"))`: load each precision with your loader,
-# time it `repeats` times with `time_generate`, and return a DataFrame with one row per request:
-# `requested_precision`, `dtype_label`, the median `total_latency_s`, `tokens_per_sec`,
-# `avg_latency_per_token_ms`, and `max_new_tokens`. Draw a bar chart of tokens/s and save it as
-# `precision_sweep`.
+# on `device`, time it `repeats` times with `time_generate`, and return a DataFrame with one row
+# per entry of `precisions`, in order: `requested_precision` (the request as given), `dtype_label`,
+# the median `total_latency_s`, `tokens_per_sec`, `avg_latency_per_token_ms`, and `max_new_tokens`.
+# Draw a bar chart of tokens/s and save it as `precision_sweep`.
 
 # %% [solution id=run_varied_precision]
 def run_varied_precision(candidates, device, prompt, max_new_tokens, repeats,
@@ -896,7 +1163,7 @@ assert list(_frame["requested_precision"]) == ["float32", "float16", "bfloat16"]
 assert list(_frame["dtype_label"])[1] == "float32 (forced on CPU)", "on CPU, float16 must show its fallback label"
 
 # %% [tests id=test_varied_precision_hidden points=2]
-"""Check that every precision arm uses the same prompt and limits, the dtype it claims, medians, the chart."""
+"""Check every arm's prompt, limits, dtype and device, the precisions asked for, the columns, medians, the chart."""
 ### BEGIN HIDDEN TESTS
 # Trusted tools (course/grading_security.md): types from literals, dtypes read by a C-level descriptor,
 # files through a fresh instance of the os module, results read as real numbers and strings.
@@ -909,6 +1176,7 @@ _type = (0).__class__.__class__
 _float, _int, _str, _list, _dict = (0.0).__class__, (0).__class__, "".__class__, [].__class__, {}.__class__
 _mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags__", "__name__"))
 _dtype_of = _torch._C.TensorBase.dtype.__get__
+_device_of = _torch._C.TensorBase.device.__get__
 
 
 def _fresh(name):
@@ -964,10 +1232,10 @@ _latencies = (2.0, 2.0, 20.0)
 
 def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, warmup=True, **kwargs):
     for _p in model.parameters():
-        _dtype = _str(_dtype_of(_p))
+        _dtype, _device = _str(_dtype_of(_p)), _str(_device_of(_p).type)
         break
     _list.append(_calls, {"prompt": _text(prompt, "prompt"), "max_new_tokens": _num(max_new_tokens, "max_new_tokens"),
-                          "settings": (use_cache, _dict.__repr__(kwargs)), "dtype": _dtype})
+                          "settings": (use_cache, _dict.__repr__(kwargs)), "dtype": _dtype, "device": _device})
     _latency = _latencies[(_list.__len__(_calls) - 1) % 3]
     _tokens = _num(max_new_tokens, "max_new_tokens")
     return {"total_latency_s": _latency, "tokens_generated": _tokens, "tokens_per_sec": _tokens / _latency,
@@ -981,6 +1249,11 @@ _posix.chdir(_scratch)
 try:
     _frame = run_varied_precision([_str(_helpers.TINY_DIR)], "cpu", "Same prompt for all", 4, 3)
     _chart = _is_png(_scratch + "/artifacts/precision_sweep.png")
+    # Only the precisions asked for, on the device asked for ("meta": weights without data).
+    _calls_sweep, _calls = _calls, []
+    _frame_meta = run_varied_precision([_str(_helpers.TINY_DIR)], "meta", "Same prompt for all", 4, 1,
+                                       precisions=("bfloat16",))
+    _calls_meta, _calls = _calls, _calls_sweep
 finally:
     time_generate = _saved_time_generate
     _posix.chdir(_home)
@@ -996,7 +1269,17 @@ assert [_c["dtype"] for _c in _calls[::3]] == ["torch.float32", "torch.float32",
     "the models timed must be float32, float32 (float16 forced on CPU) and bfloat16"
 assert _column(_frame, "dtype_label", _text) == ["float32", "float32 (forced on CPU)", "bfloat16"], "wrong dtype labels"
 assert _column(_frame, "total_latency_s", _num) == [2.0, 2.0, 2.0], "report the median latency over repeats"
+assert _column(_frame, "requested_precision", _text) == ["float32", "float16", "bfloat16"], \
+    "requested_precision must hold each request, in order"
+assert _column(_frame, "tokens_per_sec", _num) == [2.0, 2.0, 2.0] and \
+    _column(_frame, "avg_latency_per_token_ms", _num) == [500.0, 500.0, 500.0], \
+    "report the median tokens_per_sec and avg_latency_per_token_ms over repeats"
+assert _column(_frame, "max_new_tokens", _num) == [4, 4, 4], "the max_new_tokens column must hold the limit used (4)"
 assert _chart, "save the chart with helpers.save_figure as artifacts/precision_sweep.png"
+assert _list.__len__(_calls_meta) == 1 and _column(_frame_meta, "requested_precision", _text) == ["bfloat16"], \
+    "time only the precisions passed in `precisions`, one row each"
+assert _calls_meta[0]["dtype"] == "torch.bfloat16" and _calls_meta[0]["device"] == "meta", \
+    f"load each precision on the device passed in (here 'meta'), got a model on {_calls_meta[0]['device']!r}"
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -42,6 +42,9 @@ PR = "run_varied_precision"
 BA = "measure_batched"
 AB = "ablate_cache_and_padding"
 PX = "compare_perplexity"
+PTQ = "run_static_ptq_optimum"
+RT = "build_results_table"
+EP = "probe_edge_prompts"
 
 _ALT_RESOLVE = '''
 ACCEPTED_PRECISIONS = ("float32", "float16", "bfloat16")
@@ -68,14 +71,16 @@ def _model_device(model):
 
 
 def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, warmup=True, **generate_kwargs):
-    """helpers.Timer (perf_counter + synchronize), new tokens counted from the sequence lengths.
-    Always warms up, even with warmup=False: slower sweeps, still correct."""
+    """helpers.Timer (perf_counter + synchronize), new tokens counted from the sequence lengths;
+    the BatchEncoding moved as a whole."""
     device = _model_device(model)
     batch = tokenizer(prompt if isinstance(prompt, list) else [prompt], return_tensors="pt", padding=True).to(device)
     kwargs = {"do_sample": False, "use_cache": use_cache, "max_new_tokens": max_new_tokens,
               "min_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id, **generate_kwargs}
-    with torch.inference_mode():
-        _ = model.generate(**batch, **kwargs)
+    while warmup:
+        with torch.inference_mode():
+            _ = model.generate(**batch, **kwargs)
+        warmup = False
     with torch.inference_mode(), helpers.Timer(device) as timer:
         sequences = model.generate(**batch, **kwargs)
     new_per_row = [int(row.shape[0]) - int(batch["input_ids"].shape[1]) for row in sequences]
@@ -84,6 +89,25 @@ def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, warm
     return {"total_latency_s": seconds, "tokens_generated": tokens, "tokens_per_sec": tokens / seconds,
             "avg_latency_per_token_ms": seconds * 1000 / tokens}
 '''
+
+_ALT_LOADER = """
+def load_model_and_tokenizer(candidates, precision="float32", device="cpu"):
+    # device_map places the weights; failures kept as repr() of the error; Path candidates allowed.
+    dtype, label = _resolve_dtype(precision, device)
+    ids = [candidates] if isinstance(candidates, (str, Path)) else list(candidates)
+    tried = []
+    for cid in ids:
+        try:
+            tok = AutoTokenizer.from_pretrained(cid)
+            mdl = AutoModelForCausalLM.from_pretrained(cid, dtype=dtype, device_map=str(torch.device(device)))
+        except (OSError, ValueError) as err:
+            tried.append("- %s -> %r" % (cid, err))
+            continue
+        mdl.eval()
+        print("Loaded: %s | device=%s | dtype=%s" % (cid, device, label))
+        return tok, mdl, str(cid), label
+    raise RuntimeError("could not load any of %d candidates:\\n%s" % (len(ids), "\\n".join(tried)))
+"""
 
 _ALT_TIME_NS = '''
 import time as _clock
@@ -237,6 +261,23 @@ CASES = [
         ('    if name == "bfloat16" and kind == "cuda" and not torch.cuda.is_bf16_supported():\n'
          '        return torch.float32, "float32 (bfloat16 not supported on this GPU)"\n', "")],
         ["test_resolve_dtype_hidden"]),
+    _mistake("error_message_without_accepted_values", RD, [('f"{\', \'.join(ACCEPTED_PRECISIONS)} (any case)")', 'f"see the exercise text")')],
+             ["test_resolve_dtype_hidden"]),
+    _mistake("bad_precision_raises_key_error", RD, [('raise ValueError(f"precision', 'raise KeyError(f"precision')],
+             ["test_resolve_dtype", "test_resolve_dtype_hidden"]),
+    _mistake("float16_forced_on_gpu_too", RD, [('if name == "float16" and kind == "cpu":', 'if name == "float16":')],
+             ["test_resolve_dtype_hidden"]),
+    _mistake("bfloat16_forced_on_cpu", RD, [('    if name == "float16" and kind == "cpu":\n',
+                                             '    if name == "bfloat16" and kind == "cpu":\n'
+                                             '        return torch.float32, "float32 (forced on CPU)"\n'
+                                             '    if name == "float16" and kind == "cpu":\n')],
+             ["test_resolve_dtype_hidden"]),
+    _mistake("bf16_gpu_fallback_label_plain", RD, [('"float32 (bfloat16 not supported on this GPU)"', '"float32"')],
+             ["test_resolve_dtype_hidden"]),
+    _mistake("device_object_rejected", RD, [("kind = torch.device(device).type", 'kind = device.split(":")[0]')],
+             ["test_resolve_dtype_hidden"]),
+    _mistake("cuda_index_not_parsed", RD, [("kind = torch.device(device).type", "kind = str(device)")],
+             ["test_resolve_dtype_hidden"]),
     _correct("alt_resolve_dict_lookup", RD, _ALT_RESOLVE),
     # --- loading --------------------------------------------------------------------------------
     # (A missing .eval() is no planted case: from_pretrained already returns the model in eval mode.)
@@ -247,6 +288,31 @@ CASES = [
     _mistake("error_names_only_last_id", LD, [('"\\n  ".join(failures or ["(no candidates given)"])',
                                                'failures[-1] if failures else ""')],
              ["test_load_model_and_tokenizer_hidden"]),
+    _mistake("candidates_tried_in_reverse", LD, [("else list(candidates):", "else list(candidates)[::-1]:")],
+             ["test_load_model_and_tokenizer_hidden"]),
+    _mistake("tokenizer_from_last_candidate", LD, [
+        ("AutoTokenizer.from_pretrained(str(model_id))",
+         "AutoTokenizer.from_pretrained(str(([candidates] if isinstance(candidates, (str, Path)) else list(candidates))[-1]))")],
+        ["test_load_model_and_tokenizer_hidden"]),
+    _mistake("model_not_moved_to_device", LD, [("model.to(device=device, dtype=dtype)", "model.to(dtype=dtype)")],
+             ["test_load_model_and_tokenizer_hidden"]),
+    _mistake("model_left_in_train_mode", LD, [("model.to(device=device, dtype=dtype).eval()",
+                                               "model.to(device=device, dtype=dtype).train()")],
+             ["test_load_model_and_tokenizer", "test_load_model_and_tokenizer_hidden"]),
+    _mistake("loaded_line_without_label", LD, [(" | dtype={label}", "")],
+             ["test_load_model_and_tokenizer", "test_load_model_and_tokenizer_hidden"]),
+    _mistake("all_failed_raises_value_error", LD, [('raise RuntimeError("no model candidate',
+                                                    'raise ValueError("no model candidate')],
+             ["test_load_model_and_tokenizer_hidden"]),
+    _mistake("all_failed_error_without_reasons", LD, [
+        ('failures.append(f"{model_id}: {type(error).__name__}: {reason}")', "failures.append(str(model_id))")],
+        ["test_load_model_and_tokenizer_hidden"]),
+    _mistake("first_failure_not_skipped", LD, [("            continue\n", "            raise\n")],
+             ["test_load_model_and_tokenizer_hidden"]),
+    _mistake("returns_request_not_label", LD, [("return tokenizer, model, str(model_id), label",
+                                                "return tokenizer, model, str(model_id), precision")],
+             ["test_load_model_and_tokenizer_hidden"]),
+    _correct("alt_loader_device_map_repr", LD, _ALT_LOADER),
     # --- time_generate --------------------------------------------------------------------------
     _mistake("no_warmup", TG, [("        if warmup:\n            model.generate(**inputs, **settings)  # not timed\n", "")],
              ["test_time_generate_hidden"]),
@@ -273,6 +339,36 @@ CASES = [
              ["test_time_generate_hidden"]),
     _mistake("kwargs_not_passed_through", TG, [("    settings.update(generate_kwargs)\n", "")],
              ["test_time_generate_hidden"]),
+    _mistake("result_key_renamed", TG, [('"tokens_per_sec": tokens / latency_s', '"throughput": tokens / latency_s')],
+             ["test_time_generate", "test_time_generate_hidden"]),
+    _mistake("warmup_false_ignored", TG, [("        if warmup:\n            model.generate(**inputs, **settings)  # not timed\n",
+                                           "        model.generate(**inputs, **settings)  # not timed, even with warmup=False\n")],
+             ["test_time_generate_hidden"]),
+    _mistake("warmup_timed", TG, [("    with torch.inference_mode():\n        if warmup:",
+                                   "    with torch.inference_mode():\n        start = time.perf_counter()\n        if warmup:"),
+                                  ("        start = time.perf_counter()\n        output", "        output")],
+             ["test_time_generate_hidden"]),
+    _mistake("wall_clock_time_time", TG, [("start = time.perf_counter()", "start = time.time()"),
+                                          ("latency_s = time.perf_counter() - start", "latency_s = time.time() - start")],
+             ["test_time_generate_hidden"]),
+    _mistake("no_cuda_sync_before_timing", TG, [("helpers.synchronize(device)\n        start", "start")],
+             ["test_time_generate_hidden"]),
+    _mistake("no_cuda_sync_after_timing", TG, [("        helpers.synchronize(device)\n        latency_s", "        latency_s")],
+             ["test_time_generate_hidden"]),
+    _mistake("inputs_not_on_model_device", TG, [("inputs = {key: value.to(device) for key, value in encoded.items()}",
+                                                 "inputs = dict(encoded)")],
+             ["test_time_generate_hidden"]),
+    _mistake("time_generate_forces_left_padding", TG, [("    encoded = tokenizer(prompts,",
+                                                        "    tokenizer.padding_side = 'left'\n    encoded = tokenizer(prompts,")],
+             ["test_time_generate_hidden"]),
+    _mistake("sampling_not_greedy", TG, [("do_sample=False, use_cache=use_cache", "do_sample=True, use_cache=use_cache")],
+             ["test_time_generate_hidden"]),
+    _mistake("use_cache_not_passed", TG, [("do_sample=False, use_cache=use_cache, ", "do_sample=False, ")],
+             ["test_time_generate_hidden"]),
+    _mistake("grad_disabled_globally", TG, [
+        ("    with torch.inference_mode():\n        if warmup:",
+         "    torch.set_grad_enabled(False)\n    with torch.inference_mode():\n        if warmup:")],
+        ["test_time_generate_hidden"]),
     _correct("alt_time_generate_timer", TG, _ALT_TIME_TIMER),
     _correct("alt_time_generate_decorator_ns", TG, _ALT_TIME_NS),
     # --- sweeps ---------------------------------------------------------------------------------
@@ -280,17 +376,74 @@ CASES = [
         ("    return tokenizer.decode(ids[:n_tokens], skip_special_tokens=True)",
          "    return long_text[:n_tokens]")],
         ["test_varied_lengths", "test_varied_lengths_hidden"]),
+    _mistake("make_prompt_returns_ids", MP, [("return tokenizer.decode(ids[:n_tokens], skip_special_tokens=True)",
+                                              "return ids[:n_tokens]")],
+             ["test_varied_lengths", "test_varied_lengths_hidden"]),
+    _mistake("default_base_text_changed", MP, [("base_text=BASE_PROMPT):", "base_text=REFERENCE_PROMPT):")],
+             ["test_varied_lengths_hidden"]),
+    _mistake("base_text_ignored", MP, [("base = base_text.strip()", "base = BASE_PROMPT.strip()")],
+             ["test_varied_lengths_hidden"]),
     _mistake("mean_instead_of_median", LEN, [('return stats["median"], stats["iqr"]', 'return stats["mean"], stats["iqr"]')],
              ["test_varied_lengths_hidden", "test_varied_precision_hidden"]),
     _mistake("max_new_tokens_grows_with_length", LEN, [
         ("time_repeats(model, tokenizer, prompt, max_new_tokens, repeats, use_cache=use_cache)",
          "time_repeats(model, tokenizer, prompt, max_new_tokens + target // 16, repeats, use_cache=use_cache)")],
         ["test_varied_lengths_hidden"]),
+    _mistake("lengths_repeats_ignored", LEN, [("time_repeats(model, tokenizer, prompt, max_new_tokens, repeats, use_cache",
+                                               "time_repeats(model, tokenizer, prompt, max_new_tokens, 1, use_cache")],
+             ["test_varied_lengths_hidden"]),
+    _mistake("lengths_use_cache_dropped", LEN, [(", repeats, use_cache=use_cache)", ", repeats)")],
+             ["test_varied_lengths_hidden"]),
+    _mistake("iqr_is_stdev", LEN, [('return stats["median"], stats["iqr"]', 'return stats["median"], stats["stdev"]')],
+             ["test_varied_lengths_hidden"]),
+    _mistake("prompt_tokens_is_target", LEN, [('"prompt_tokens": len(tokenizer(prompt).input_ids)',
+                                               '"prompt_tokens": int(target)')],
+             ["test_varied_lengths_hidden"]),
+    _mistake("lengths_columns_missing", LEN, [('"max_new_tokens": int(max_new_tokens), "use_cache": use_cache, "repeats"',
+                                               '"repeats"')],
+             ["test_varied_lengths_hidden"]),
+    _mistake("lengths_plots_without_error_bars", LEN, [('                                     yerr=frame[f"{key}_iqr"],\n', "")],
+             ["test_varied_lengths_hidden"]),
     _correct("alt_lengths_numpy", LEN, _ALT_LENGTHS),
     _mistake("precision_prompt_differs", PR, [("time_repeats(mdl, tok, prompt, max_new_tokens, repeats)",
                                                "time_repeats(mdl, tok, prompt + ' ' + precision, max_new_tokens, repeats)")],
              ["test_varied_precision_hidden"]),
+    _mistake("precision_max_new_tokens_differs", PR, [("time_repeats(mdl, tok, prompt, max_new_tokens, repeats)",
+                                                       "time_repeats(mdl, tok, prompt, max_new_tokens + len(rows), repeats)")],
+             ["test_varied_precision_hidden"]),
+    _mistake("precision_repeats_ignored", PR, [("time_repeats(mdl, tok, prompt, max_new_tokens, repeats)",
+                                                "time_repeats(mdl, tok, prompt, max_new_tokens, 1)")],
+             ["test_varied_precision_hidden"]),
+    _mistake("precision_label_is_request", PR, [('"dtype_label": label', '"dtype_label": precision')],
+             ["test_varied_precision", "test_varied_precision_hidden"]),
+    _mistake("precisions_argument_ignored", PR, [("for precision in tqdm(list(precisions),",
+                                                  'for precision in tqdm(["float32", "float16", "bfloat16"],')],
+             ["test_varied_precision_hidden"]),
+    _mistake("precision_device_ignored", PR, [("load_model_and_tokenizer(candidates, precision, device)",
+                                               'load_model_and_tokenizer(candidates, precision, "cpu")')],
+             ["test_varied_precision_hidden"]),
+    _mistake("precision_columns_missing", PR, [('"max_new_tokens": int(max_new_tokens), "repeats"', '"repeats"')],
+             ["test_varied_precision_hidden"]),
+    _mistake("precision_chart_not_saved", PR, [('    helpers.save_figure(figure, "precision_sweep")\n', "    pass\n")],
+             ["test_varied_precision_hidden"]),
     # --- optimisation half ----------------------------------------------------------------------
+    _mistake("ptq_info_without_scheme", PTQ, [('f"scheme={scheme} INT8, ', 'f"INT8, ')], ["test_ptq"]),
+    _mistake("ptq_groups_ignored", PTQ, [
+        ("exclude = [] if groups is None else hq.nodes_outside(node_groups, list(groups))", "exclude = []")],
+        ["test_ptq_hidden"]),
+    _mistake("ablation_use_cache_not_set", AB, [("list(prompts), max_new_tokens, repeats, use_cache=use_cache)",
+                                                 "list(prompts), max_new_tokens, repeats)")],
+             ["test_ablation"]),
+    _mistake("batched_amortized_is_batch_latency", BA, [('"amortized_latency_per_sample_s": latency / int(size)',
+                                                         '"amortized_latency_per_sample_s": latency')],
+             ["test_batched"]),
+    _mistake("results_speedup_inverted", RT, [('"speedup_vs_baseline_x": row["tokens_per_sec"] / base_rate',
+                                               '"speedup_vs_baseline_x": base_rate / row["tokens_per_sec"]')],
+             ["test_results_table"]),
+    _mistake("edge_max_new_tokens_varies", EP, [
+        ("time_generate(model, tokenizer, text, max_new_tokens, warmup=False)",
+         "time_generate(model, tokenizer, text, max_new_tokens + len(rows), warmup=False)")],
+        ["test_edge_prompts"]),
     _mistake("batched_right_padding", BA, [('tokenizer.padding_side = "left"  # decoder-only', 'tokenizer.padding_side = "right"  #')],
              ["test_batched"]),
     _mistake("ablation_side_not_restored", AB, [("        tokenizer.padding_side = original_side\n", "        pass\n")],
