@@ -127,7 +127,8 @@ class NextTokenDataset(Dataset):
     ``(inputs, targets)``, two ``torch.long`` tensors of shape ``[seq_len]``, where
     ``inputs = token_ids[i*seq_len : (i+1)*seq_len]`` and
     ``targets = token_ids[i*seq_len + 1 : (i+1)*seq_len + 1]``.
-    An index outside ``range(len(dataset))`` raises IndexError.
+    An index ``>= len(dataset)`` raises IndexError; a negative index either counts from the end,
+    as for a list, or raises IndexError.
     Raises ValueError when ``seq_len < 1`` or when there are fewer than ``seq_len + 1`` ids.
     """
 
@@ -191,7 +192,7 @@ else:
 print("NextTokenDataset: visible tests passed")
 
 # %% [tests id=test_next_token_dataset_hidden points=2]
-"""Check NextTokenDataset on a longer sequence, with a tensor input, and through a DataLoader."""
+"""Check NextTokenDataset on a longer sequence, with a tensor input, through a DataLoader, and at its edges."""
 ### BEGIN HIDDEN TESTS
 # Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
 # from torch's immutable C types with overrides and modes switched off, so nothing the notebook
@@ -257,6 +258,30 @@ except IndexError:
     pass
 else:
     raise AssertionError("index 3 of a 3-example dataset must raise IndexError")
+# A length that is a multiple of seq_len: the last id has no target after it, so it is dropped.
+assert _int(NextTokenDataset(_ids[:100], seq_len=10).__len__()) == 9, (
+    "100 ids with seq_len=10 give (100 - 1) // 10 = 9 examples: a 10th would have no target for its last input")
+# A negative index counts from the end, as for a list, or raises IndexError.
+_ds = NextTokenDataset(_ids[:31], seq_len=10)             # 3 examples
+try:
+    _x, _y = _ds[-1]
+except IndexError:
+    pass
+else:
+    assert _vals(_x) == _ids[20:30] and _vals(_y) == _ids[21:31], (
+        "dataset[-1] must be the last example (as for a list) or raise IndexError")
+try:
+    _ds[-4]
+except IndexError:
+    pass
+else:
+    raise AssertionError("index -4 of a 3-example dataset must raise IndexError")
+for _bad in (0, -2):
+    try:
+        NextTokenDataset(_ids, seq_len=_bad)
+    except ValueError:
+        continue
+    raise AssertionError(f"seq_len={_bad}: raise ValueError (seq_len must be at least 1)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -517,12 +542,14 @@ assert _near(_got, _ref_ce(_l3, _t3), 1e-5, 1e-6)
 # 2. `optimizer.step()` moves each weight a little against its gradient;
 # 3. the gradients are cleared (`optimizer.zero_grad()`), because PyTorch **adds** new gradients
 #    to the stored ones: forget this and every step also applies all the previous steps' gradients.
+#    Clearing them at the start of the step (before `backward`) or at its end (after `step`) both
+#    work; what matters is that each step moves the weights along its own batch's gradient only.
 #
 # Write `train_step`. It returns the loss computed **before** the update, as a Python float
 # (`.item()`: keeping the tensor would keep its whole computation graph alive). The loss is the
 # mean cross-entropy of the logits against `targets` over every position of the batch; you may
-# use your `cross_entropy_from_logits` or `F.cross_entropy`. Leave the gradients cleared when
-# you return, so the next step starts clean.
+# use your `cross_entropy_from_logits` or `F.cross_entropy`. The model may arrive in eval mode
+# (after an evaluation, say): switch it to training mode first.
 #
 # We train the **tiny** model here, never the one we evaluate: a training step changes the
 # weights, and the perplexity below must be that of the model as loaded. (Training the 135M
@@ -534,12 +561,14 @@ def train_step(model, batch, optimizer):
 
     model: a causal LM (``model(input_ids=...).logits`` has shape ``[batch, seq, vocab]``).
     batch: ``(inputs, targets)``, two long tensors ``[batch, seq]`` as a DataLoader over
-        NextTokenDataset yields them (moved to the model's device here).
+        NextTokenDataset yields them.
     optimizer: a torch optimizer over the model's parameters.
 
-    Puts the model in training mode, computes the mean cross-entropy over all positions,
-    back-propagates, steps the optimizer and clears the gradients.
-    Returns the loss (nats per token) as a Python float.
+    Puts the model in training mode, computes the mean cross-entropy of the logits against
+    ``targets`` over all positions, back-propagates and steps the optimizer once. Gradients are
+    cleared once per call (before the backward pass or after the step), so each call's step
+    follows the gradient of its own batch only, never one accumulated over earlier calls.
+    Returns the loss computed before the update (nats per token), as a Python float.
     """
     ### BEGIN SOLUTION
     model.train()
@@ -596,7 +625,7 @@ assert _last < _first - 0.5, f"five steps on the same batch should lower the los
 print("train_step: visible tests passed")
 
 # %% [tests id=test_train_step_hidden points=3]
-"""Check train_step's order of operations: loss before the update, one step with gradients, gradients cleared."""
+"""Check train_step's behaviour: training mode, the loss before the update, and each call one step along its own batch's gradient."""
 ### BEGIN HIDDEN TESTS
 # Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
 # from torch's immutable C types with overrides and modes switched off, so nothing the notebook
@@ -617,6 +646,9 @@ def _near(got, want, rel, abs_tol=0.0):
 
 from transformers import AutoModelForCausalLM as _AutoLM
 
+_tuple = ().__class__
+_engine, _run_backward = _torch._C._ImperativeEngine(), _torch._C._ImperativeEngine.run_backward
+
 def _has_gradient(p):
     with _raw():
         g = _T.grad.__get__(p)
@@ -626,7 +658,8 @@ def _params(model):
     return [_p for _p in model.parameters()]
 
 class _RecordingSGD(_torch.optim.SGD):
-    """SGD that records, at each step, whether the parameters held gradients."""
+    """Plain SGD (a step is exactly -lr * gradient) that records, at each step, whether the
+    parameters held gradients."""
     def __init__(self, params, lr):
         super().__init__(params, lr=lr)
         self.steps_with_grads = []
@@ -637,6 +670,24 @@ class _RecordingSGD(_torch.optim.SGD):
                 found = found or _has_gradient(p)
         self.steps_with_grads.append(found)
         return super().step(closure)
+
+class _SpyLM(_torch.nn.Module):
+    """Test double: the tiny model, recording at every forward call whether it was in training mode."""
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.modes = []
+    def forward(self, *args, **kwargs):
+        self.modes.append(self.inner.training)
+        return self.inner(*args, **kwargs)
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            inner = self.__dict__.get("_modules", {}).get("inner")
+            if inner is None:
+                raise
+            return getattr(inner, name)
 
 def _loss_now(model, batch):
     """Mean cross-entropy of the model on the batch now: float64 log-softmax, summed in Python."""
@@ -652,17 +703,40 @@ def _loss_now(model, batch):
         i += 1
     return total / i
 
-_m = _AutoLM.from_pretrained(helpers.TINY_DIR, dtype=_torch.float32)
+def _fresh_gradient(model, batch, params):
+    """The gradient of the batch's mean cross-entropy at the current weights, from torch's C
+    autograd engine; nothing is added to the parameters' .grad."""
+    logits = model(input_ids=batch[0]).logits
+    with _raw():
+        vocab = _T.size(logits, -1)
+        log_probs = _VF.log_softmax(_T.reshape(_T.float(logits), [-1, vocab]), -1)
+        picked = _T.gather(log_probs, 1, _T.unsqueeze(_T.reshape(batch[1], [-1]), 1))
+        loss = _T.neg(_T.mean(picked))
+        return _run_backward(_engine, (loss,), (_VF.ones_like(loss),), False, False, _tuple(params), True, False)
+
+def _snapshot(params):
+    with _raw():
+        return [_T.clone(_T.detach(_p)) for _p in params]
+
+_inner = _AutoLM.from_pretrained(helpers.TINY_DIR, dtype=_torch.float32)
+_m = _SpyLM(_inner)
+_m.eval()  # as a model is after evaluation: train_step must switch training mode on itself
+assert _m.training is False and _inner.training is False, "the test could not set up its model"
 _gen = _torch._C.Generator()
 _gen.manual_seed(5)
 with _raw():
     _ids = _VF.randint(0, 2000, [3, 13], generator=_gen)
     _batch = (_T.clone(_T.narrow(_ids, 1, 0, 12)), _T.clone(_T.narrow(_ids, 1, 1, 12)))
-    _before = [_T.clone(_T.detach(_p)) for _p in _params(_m)]
-_expected = _loss_now(_m, _batch)
+    _ids2 = _VF.randint(0, 2000, [3, 13], generator=_gen)
+    _batch2 = (_T.clone(_T.narrow(_ids2, 1, 0, 12)), _T.clone(_T.narrow(_ids2, 1, 1, 12)))
+_before = _snapshot(_params(_m))
+_expected = _loss_now(_inner, _batch)
 _opt = _RecordingSGD(_params(_m), lr=0.5)
 _got = train_step(_m, _batch, _opt)
 assert _type(_got) is _float, f"return a Python float (loss.item()), got {_type(_got).__name__}"
+assert _list.__len__(_m.modes) > 0, "train_step never called the model"
+assert [_mode for _mode in _m.modes if _mode is not True] == [], (
+    "the forward pass ran in eval mode: call model.train() at the start of train_step")
 # float32 forward vs float64 reference: 1e-4 relative leaves a wide margin over rounding.
 assert _near(_got, _expected, 1e-4), (
     f"returned {_got}, but the batch's loss before the update is {_expected}: return the loss computed "
@@ -676,14 +750,34 @@ while _k < _list.__len__(_before):
         _changed += 0 if _VF.equal(_before[_k], _T.detach(_after[_k])) else 1
     _k += 1
 assert _changed > 0, "the weights did not change"
-_left = [_p for _p in _params(_m) if _has_gradient(_p)]
-assert _left == [], "gradients are left in the model after the step: clear them (optimizer.zero_grad()) before returning"
-# A second call must not reuse stale gradients: its loss is the loss before its own step.
-_expected2 = _loss_now(_m, _batch)
-_got2 = train_step(_m, _batch, _opt)
+# A second call, on another batch: its loss is the loss before its own step, and its step is
+# -lr times a fresh gradient of that batch at the new weights. Gradients left over from the first
+# call would be added to it (PyTorch accumulates .grad), whenever they are cleared.
+_theta1 = _snapshot(_params(_m))
+_fresh = [_g for _g in _fresh_gradient(_inner, _batch2, _params(_m))]
+_expected2 = _loss_now(_inner, _batch2)
+_m.modes.clear()
+_got2 = train_step(_m, _batch2, _opt)
 assert _type(_got2) is _float and _near(_got2, _expected2, 1e-4), (
     "second call: the returned loss is not the loss before its step")
 assert _opt.steps_with_grads == [True, True], "second call: exactly one optimizer.step() with gradients"
+assert [_mode for _mode in _m.modes if _mode is not True] == [], "second call: the forward pass ran in eval mode"
+_theta2, _off, _size, _k = _params(_m), 0.0, 0.0, 0
+assert _list.__len__(_theta2) == _list.__len__(_theta1) == _list.__len__(_fresh) > 0
+while _k < _list.__len__(_theta1):
+    with _raw():
+        _step = _T.sub(_T.double(_T.detach(_theta2[_k])), _T.double(_theta1[_k]))
+        _want = _VF.zeros_like(_step) if _fresh[_k] is None else _T.mul(_T.double(_fresh[_k]), -0.5)
+        _off += _T.item(_T.sum(_T.pow(_T.sub(_step, _want), 2)))
+        _size += _T.item(_T.sum(_T.pow(_want, 2)))
+    _k += 1
+assert _size > 0, "the test's reference gradient is zero"
+# Same float32 arithmetic on both sides: a 1e-3 relative difference is far above rounding, and far
+# below the difference a left-over gradient makes (of the order of the step itself).
+assert _off <= 1e-6 * _size, (
+    "the second call did not step along its own batch's gradient: gradients from the previous call "
+    "were added to it. Clear them once per call with optimizer.zero_grad(), before loss.backward() "
+    "or after optimizer.step()")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -722,7 +816,8 @@ def evaluate_perplexity(model, tokenizer, texts, batch_size, max_length=None, de
     model: a causal LM; tokenizer: its tokenizer (must have a pad token).
     texts: a list of strings. batch_size: texts per forward pass (int >= 1).
     max_length: if given, each text is truncated to its first ``max_length`` tokens.
-    device: where to run; None means the device of the model's parameters.
+    device: None (the default) for the device of the model's parameters, or that same device
+        given explicitly (e.g. ``"cpu"``); the result is the same either way.
 
     Batched, inside inference mode (no gradients), the model left in eval mode. Padding
     and the first token of every text are not predictions and are excluded.
@@ -873,9 +968,15 @@ def _reference(inner, scale, tok, texts, max_length=None):
             t += 1
     return total / count, count
 
+_is_subclass = _type.__subclasscheck__
+
 def _result(r):
-    """avg_loss, perplexity, n_tokens of a returned dict, as real numbers."""
-    return _float(_get(r, "avg_loss")), _float(_get(r, "perplexity")), _int(_get(r, "n_tokens"))
+    """avg_loss, perplexity, n_tokens of a returned dict, as real numbers; checks their types."""
+    loss, ppl, n = _get(r, "avg_loss"), _get(r, "perplexity"), _get(r, "n_tokens")
+    assert _is_subclass(_float, _type(loss)) and _is_subclass(_float, _type(ppl)) and _is_subclass(_int, _type(n)), (
+        f"return avg_loss and perplexity as Python floats and n_tokens as a Python int, not tensors "
+        f"(use .item() or float()); got {_type(loss).__name__}, {_type(ppl).__name__}, {_type(n).__name__}")
+    return _float(loss), _float(ppl), _int(n)
 
 _tok = _AutoTok.from_pretrained(helpers.TINY_DIR)  # fresh: padding_side is "left" by default
 _inner = _AutoLM.from_pretrained(helpers.TINY_DIR, dtype=_torch.float32).eval()
@@ -910,7 +1011,7 @@ assert _n == _ref_n_d and _near(_loss, _ref_loss_d, 1e-4), "device='cpu' changes
 ### END HIDDEN TESTS
 
 # %% [tests id=test_evaluate_perplexity_no_grad points=2]
-"""Check that evaluation runs without gradients and leaves the model in eval mode."""
+"""Check that evaluation runs in batches of batch_size texts, without gradients, and leaves the model in eval mode."""
 ### BEGIN HIDDEN TESTS
 # Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
 # from torch's immutable C types with overrides and modes switched off, so nothing the notebook
@@ -943,16 +1044,20 @@ def _grad_mode_on():
     with _raw():
         return _T.requires_grad.__get__(_VF.mul(_LEAF, 2.0))
 
+def _rows(t):
+    with _raw():
+        return _T.size(t, 0)
+
 class _SpyLM(_torch.nn.Module):
     """Test double: records, at every forward call, whether the output is recorded for gradients
-    (its logits require grad) and whether the model is in training mode."""
+    (its logits require grad), whether the model is in training mode, and the number of texts."""
     def __init__(self, inner):
         super().__init__()
         self.inner = inner
         self.calls = []
     def forward(self, *args, **kwargs):
         out = self.inner(*args, **kwargs)
-        self.calls.append((_requires_grad(out.logits), self.inner.training))
+        self.calls.append((_requires_grad(out.logits), self.inner.training, _rows(out.logits)))
         return out
     def __getattr__(self, name):
         try:
@@ -981,6 +1086,13 @@ assert _with_grad == [], (
 assert [_c for _c in _spy.calls if _c[1] is not False] == [], "the model ran in training mode: call model.eval() first"
 assert _spy.training is False and _spy.inner.training is False, "leave the model in eval mode"
 assert _grad_mode_on() is True, "evaluation switched gradients off globally: use a with-block"
+# Three texts with batch_size=2: two forward passes, of at most two texts each.
+_sizes = [_c[2] for _c in _spy.calls]
+assert [_b for _b in _sizes if _b > 2] == [], (
+    f"forward passes held {_sizes} texts with batch_size=2: put at most batch_size texts in each pass")
+assert _list.__len__(_sizes) <= 2, (
+    f"3 texts with batch_size=2 need 2 forward passes, the model was called {_list.__len__(_sizes)} times: "
+    "evaluate batch_size texts per pass, not one at a time")
 with _raw():
     _grads = [_T.grad.__get__(_p) for _p in _params]
 assert [_g for _g in _grads if _g is not None] == [], "evaluation produced gradients"
@@ -1175,6 +1287,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast as _Out
 from helpers.texts import EVAL_TEXTS as _EVAL
 
 _get = {}.__class__.__getitem__                          # dict's own lookup, whatever dict subclass comes back
+_is_subclass = _type.__subclasscheck__
 with _raw():
     _F64 = _T.dtype.__get__(_T.double(_VF.zeros([1])))
 
@@ -1248,8 +1361,13 @@ assert 120 < _list.__len__(_ids) < 260
 _checked = 0
 for _L, _s in ((48, 16), (40, 40), (50, 30), (64, 63)):
     _model.calls.clear()
+    _model.train()                                         # as a model might be after a training loop
     _r = sliding_window_perplexity(_model, _tok, _text, max_length=_L, stride=_s)
-    _loss, _ppl, _n = _float(_get(_r, "avg_loss")), _float(_get(_r, "perplexity")), _int(_get(_r, "n_tokens"))
+    _loss, _ppl, _n = _get(_r, "avg_loss"), _get(_r, "perplexity"), _get(_r, "n_tokens")
+    assert _is_subclass(_float, _type(_loss)) and _is_subclass(_float, _type(_ppl)) and _is_subclass(_int, _type(_n)), (
+        f"return avg_loss and perplexity as Python floats and n_tokens as a Python int, not tensors "
+        f"(use .item() or float()); got {_type(_loss).__name__}, {_type(_ppl).__name__}, {_type(_n).__name__}")
+    _loss, _ppl, _n = _float(_loss), _float(_ppl), _int(_n)
     _ref_loss, _ref_n = _direct(_inner, 20.0, _ids, _L, _s)
     assert _n == _ref_n, (
         f"max_length={_L}, stride={_s}: n_tokens {_n}, expected {_ref_n} (each token scored once)")
@@ -1261,7 +1379,8 @@ for _L, _s in ((48, 16), (40, 40), (50, 30), (64, 63)):
         f"max_length={_L}, stride={_s}: perplexity must be exp of the overall average loss")
     assert _list.__len__(_model.calls) > 0, "the model was never called"
     assert [_c for _c in _model.calls if _c[0] is not False] == [], "run the windows without gradients"
-    assert [_c for _c in _model.calls if _c[1] is not False] == [], "run the windows in eval mode"
+    assert [_c for _c in _model.calls if _c[1] is not False] == [], "run the windows in eval mode: call model.eval() first"
+    assert _model.inner.training is False, "leave the model in eval mode"
     _checked += 1
 assert _checked == 4, "not every window and stride was checked"
 for _L, _s in ((32, 33), (32, 0)):

@@ -85,6 +85,56 @@ CASES: list[dict] = [
         return torch.tensor(inputs), torch.tensor(targets)
 '''),
 
+    _mistake("dataset_tensor_input_rejected", DS,  # `if not token_ids` is ambiguous for a tensor of several ids
+             [("        ids = torch.as_tensor(token_ids, dtype=torch.long).flatten()\n",
+               "        if not token_ids:\n            raise ValueError(\"no token ids\")\n"
+               "        ids = torch.as_tensor(token_ids, dtype=torch.long).flatten()\n")],
+             ["test_next_token_dataset_hidden"]),
+    _mistake("dataset_seq_len_not_checked", DS,
+             [("        if int(seq_len) < 1:\n            raise ValueError(f\"seq_len must be at least 1, got {seq_len}\")\n", "")],
+             ["test_next_token_dataset_hidden"]),
+    _mistake("dataset_too_few_ids_accepted", DS,  # an empty dataset instead of an error
+             [("        if ids.numel() < int(seq_len) + 1:\n", "        if ids.numel() < 1:\n")],
+             ["test_next_token_dataset"]),
+    _mistake("dataset_len_counts_last_id", DS,  # right unless len(token_ids) is a multiple of seq_len
+             [("return (self.ids.numel() - 1) // self.seq_len", "return self.ids.numel() // self.seq_len")],
+             ["test_next_token_dataset_hidden"]),
+    _mistake("dataset_no_index_check", DS,  # past the end: empty tensors instead of IndexError
+             [("        if not 0 <= index < len(self):\n            raise IndexError(f\"index {index} is outside 0..{len(self) - 1}\")\n",
+               "")],
+             ["test_next_token_dataset_hidden"]),
+    _mistake("dataset_negative_index_garbage", DS,  # dataset[-1] slices from a negative start: empty tensors
+             [("        if not 0 <= index < len(self):\n", "        if index >= len(self):\n")],
+             ["test_next_token_dataset_hidden"]),
+    _mistake("dataset_int32_ids", DS,
+             [("torch.as_tensor(token_ids, dtype=torch.long)", "torch.as_tensor(token_ids, dtype=torch.int32)")],
+             ["test_next_token_dataset_hidden"]),
+    _mistake("dataset_extra_batch_dim", DS,  # [1, seq_len] per example, [batch, 1, seq_len] per batch
+             [("return chunk[:-1].clone(), chunk[1:].clone()", "return chunk[None, :-1].clone(), chunk[None, 1:].clone()")],
+             ["test_next_token_dataset", "test_next_token_dataset_hidden"]),
+    _correct("dataset_alt_views_negative_index", DS, '''class NextTokenDataset(Dataset):
+    """Every chunk cut up front as two [n, seq_len] views; negative indices count from the end."""
+
+    def __init__(self, token_ids, seq_len):
+        if seq_len < 1:
+            raise ValueError("seq_len must be at least 1")
+        ids = torch.as_tensor(token_ids).long().reshape(-1)
+        n = (len(ids) - 1) // seq_len
+        if n < 1:
+            raise ValueError("need at least seq_len + 1 token ids")
+        used = ids[:n * seq_len + 1]
+        self.inputs = used[:-1].view(n, seq_len)
+        self.targets = used[1:].view(n, seq_len)
+
+    def __len__(self):
+        return self.inputs.shape[0]
+
+    def __getitem__(self, index):
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range")
+        return self.inputs[index], self.targets[index]
+'''),
+
     # ---------------------------------------------------------------- Part 2: cross-entropy by hand
     _mistake("ce_log_of_softmax", CE,  # underflows to log(0) = -inf for large logits
              [("log_probs = torch.log_softmax(flat_logits.float(), dim=-1)",
@@ -134,6 +184,27 @@ CASES: list[dict] = [
     return total / n
 '''),
 
+    _mistake("ce_assumes_batch_seq_vocab", CE,  # fine for [batch, seq, vocab], fails for [N, vocab]
+             [("vocab = logits.shape[-1]", "vocab = logits.shape[2]")],
+             ["test_cross_entropy_from_logits", "test_cross_entropy_from_logits_hidden"]),
+    _mistake("ce_ignore_index_hardcoded", CE,
+             [("keep = flat_targets != ignore_index", "keep = flat_targets != -100")],
+             ["test_cross_entropy_from_logits_hidden"]),
+    _mistake("ce_detached", CE,  # a 0-dim tensor, but cut off from the logits: nothing to back-propagate
+             [("return -(picked * keep).sum() / count", "return (-(picked * keep).sum() / count).detach()")],
+             ["test_cross_entropy_from_logits_hidden"]),
+    _mistake("ce_one_element_vector", CE,  # shape [1] instead of a 0-dim tensor
+             [("return -(picked * keep).sum() / count", "return -(picked * keep).sum(dim=0, keepdim=True) / count")],
+             ["test_cross_entropy_from_logits", "test_cross_entropy_from_logits_hidden"]),
+    _mistake("ce_nan_when_all_ignored", CE,  # 0 / 0 instead of ValueError
+             [("    if count == 0:\n        raise ValueError(\"no position counts: every target equals ignore_index\")\n", "")],
+             ["test_cross_entropy_from_logits"]),
+    _mistake("ce_calls_cross_entropy_loss_module", CE,
+             [("    log_probs = torch.log_softmax(flat_logits.float(), dim=-1)\n",
+               "    return torch.nn.CrossEntropyLoss(ignore_index=ignore_index)(flat_logits.float(), flat_targets)\n"
+               "    log_probs = torch.log_softmax(flat_logits.float(), dim=-1)\n")],
+             ["test_cross_entropy_from_logits_hidden"]),
+
     # ---------------------------------------------------------------- Part 3: training step
     _mistake("train_no_zero_grad", TS,
              [("    optimizer.zero_grad(set_to_none=True)\n", "")],
@@ -163,6 +234,28 @@ CASES: list[dict] = [
     optimizer.step()
     model.zero_grad(set_to_none=False)  # zeros rather than None: also "cleared"
     return float(loss.detach())
+'''),
+
+    _mistake("train_no_train_mode", TS,  # a model arriving in eval mode stays in it
+             [("    model.train()\n", "")],
+             ["test_train_step_hidden"]),
+    _mistake("train_returns_tensor", TS,  # keeps the whole graph alive
+             [("    return loss.item()", "    return loss")],
+             ["test_train_step", "test_train_step_hidden"]),
+    _mistake("train_zero_grad_between_backward_and_step", TS,  # the step finds no gradients
+             [("    loss.backward()\n    optimizer.step()\n    optimizer.zero_grad(set_to_none=True)\n",
+               "    loss.backward()\n    optimizer.zero_grad(set_to_none=True)\n    optimizer.step()\n")],
+             ["test_train_step", "test_train_step_hidden"]),
+    _correct("train_alt_zero_grad_before_backward", TS, '''def train_step(model, batch, optimizer):
+    """The usual PyTorch idiom: clear the gradients, forward, backward, step."""
+    model.train()
+    inputs, targets = batch
+    optimizer.zero_grad()
+    logits = model(input_ids=inputs).logits
+    loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.flatten())
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 '''),
 
     # ---------------------------------------------------------------- Part 4: evaluation
@@ -219,6 +312,35 @@ CASES: list[dict] = [
              [("truncation=max_length is not None,\n                                max_length=max_length)",
                "truncation=False)")],
              ["test_evaluate_perplexity_hidden"]),
+    _mistake("eval_returns_tensors", EV,  # sums tensors: avg_loss comes back as a 0-dim tensor
+             [("ignore_index=-100, reduction=\"sum\").item()\n            n_tokens += int((shift_labels != -100).sum())\n",
+               "ignore_index=-100, reduction=\"sum\")\n            n_tokens += int((shift_labels != -100).sum())\n")],
+             ["test_evaluate_perplexity_hidden"]),
+    _mistake("eval_one_text_per_pass", EV,  # ignores batch_size
+             [("    batch_size = int(batch_size)\n", "    batch_size = 1  # one text at a time: no padding to get wrong\n")],
+             ["test_evaluate_perplexity_no_grad"]),
+    _mistake("eval_all_texts_in_one_pass", EV,  # ignores batch_size
+             [("    batch_size = int(batch_size)\n", "    batch_size = len(texts)\n")],
+             ["test_evaluate_perplexity_no_grad"]),
+    _mistake("eval_restores_train_mode", EV,  # evaluates in eval mode, then puts the caller's mode back
+             [("    model.eval()\n    total_nll, n_tokens = 0.0, 0\n",
+               "    was_training = model.training\n    model.eval()\n    total_nll, n_tokens = 0.0, 0\n"),
+              ("    avg_loss = total_nll / n_tokens\n    return {\"avg_loss\": avg_loss, \"perplexity\": math.exp(avg_loss), \"n_tokens\": n_tokens}",
+               "    model.train(was_training)\n    avg_loss = total_nll / n_tokens\n"
+               "    return {\"avg_loss\": avg_loss, \"perplexity\": math.exp(avg_loss), \"n_tokens\": n_tokens}")],
+             ["test_evaluate_perplexity_no_grad"]),
+    _mistake("eval_empty_list_returns_nan", EV,
+             [("        raise ValueError(\"texts is empty: give at least one text to evaluate\")\n",
+               "        return {\"avg_loss\": float(\"nan\"), \"perplexity\": float(\"nan\"), \"n_tokens\": 0}\n")],
+             ["test_evaluate_perplexity_errors"]),
+    _mistake("eval_short_texts_return_nan", EV,
+             [("        raise ValueError(\"nothing to predict: every text is shorter than two tokens\")\n",
+               "        return {\"avg_loss\": float(\"nan\"), \"perplexity\": float(\"nan\"), \"n_tokens\": 0}\n")],
+             ["test_evaluate_perplexity_errors"]),
+    _mistake("eval_device_none_not_handled", EV,  # torch.device(None) is a TypeError
+             [("device = torch.device(device) if device is not None else next(model.parameters()).device",
+               "device = torch.device(device)")],
+             ["test_evaluate_perplexity", "test_evaluate_perplexity_hidden", "test_evaluate_perplexity_no_grad"]),
     _correct("eval_alt_model_loss_times_count", EV, '''def evaluate_perplexity(model, tokenizer, texts, batch_size, max_length=None, device=None):
     """Uses the model's own mean loss per batch, weighted back by its token count."""
     if len(texts) == 0:
@@ -339,6 +461,23 @@ CASES: list[dict] = [
              ["test_sliding_window_perplexity_hidden"]),
     _mistake("sliding_stride_not_checked", SW,
              [("    if not 1 <= stride <= max_length:\n", "    if stride < 0:\n")],
+             ["test_sliding_window_perplexity_hidden"]),
+    _mistake("sliding_short_text_not_checked", SW,  # a one-token text ends in 0 / 0
+             [("    if n < 2:\n        raise ValueError(f\"the text has {n} token(s): at least two are needed to predict anything\")\n", "")],
+             ["test_sliding_window_perplexity_hidden"]),
+    _mistake("sliding_train_mode", SW,
+             [("    model.eval()\n", "")],
+             ["test_sliding_window_perplexity_hidden"]),
+    _mistake("sliding_restores_train_mode", SW,
+             [("    model.eval()\n", "    was_training = model.training\n    model.eval()\n"),
+              ("    avg_loss = total_nll / n_tokens\n", "    model.train(was_training)\n    avg_loss = total_nll / n_tokens\n")],
+             ["test_sliding_window_perplexity_hidden"]),
+    _mistake("sliding_window_one_token_longer", SW,  # windows of max_length + 1 tokens
+             [("end = min(begin + max_length, n)", "end = min(begin + max_length + 1, n)")],
+             ["test_sliding_window_perplexity_hidden"]),
+    _mistake("sliding_returns_tensors", SW,
+             [("ignore_index=-100, reduction=\"sum\").item()\n            n_tokens += int((shift_labels != -100).sum())\n",
+               "ignore_index=-100, reduction=\"sum\")\n            n_tokens += int((shift_labels != -100).sum())\n")],
              ["test_sliding_window_perplexity_hidden"]),
     _correct("sliding_alt_model_loss_weighted", SW, '''def sliding_window_perplexity(model, tokenizer, text, max_length, stride):
     """The perplexity guide's loop, weighting each window's mean loss by the tokens it really scored."""
