@@ -201,6 +201,78 @@ def run_for_varied_lengths(model, tokenizer, lengths_tokens, max_new_tokens, rep
     return df
 '''
 
+_ALT_ABLATION = '''
+def ablate_cache_and_padding(model, tokenizer, prompts, max_new_tokens, repeats):
+    """Repeats outside the arms (interleaved runs), statistics.median, side restored by hand."""
+    side_before = tokenizer.padding_side
+    timings = {arm: [] for arm in ABLATION_ARMS}
+    batch = list(prompts)
+    for _ in range(int(repeats)):
+        for use_cache, side in ABLATION_ARMS:
+            tokenizer.padding_side = side
+            timings[(use_cache, side)].append(time_generate(model, tokenizer, batch, max_new_tokens, use_cache=use_cache))
+    tokenizer.padding_side = side_before
+    out = []
+    for (use_cache, side), runs in timings.items():
+        out.append({"use_cache": use_cache, "padding_side": side, "max_new_tokens": max_new_tokens,
+                    **{k: statistics.median([r[k] for r in runs])
+                       for k in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms")}})
+    return pd.DataFrame(out)
+'''
+
+_ALT_BATCHED = '''
+import itertools
+
+
+def measure_batched(model, tokenizer, prompts, batch_sizes, max_new_tokens, repeats):
+    """itertools.cycle for the batch, numpy medians, matplotlib directly, saved with helpers.save_figure."""
+    import numpy as np
+    before = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    records = []
+    try:
+        for b in batch_sizes:
+            batch = list(itertools.islice(itertools.cycle(prompts), b))
+            lat, rate = [], []
+            for _ in range(repeats):
+                r = time_generate(model, tokenizer, batch, max_new_tokens)
+                lat.append(r["total_latency_s"])
+                rate.append(r["tokens_per_sec"])
+            med = float(np.median(lat))
+            records.append(dict(batch_size=b, total_latency_s=med, tokens_per_sec=float(np.median(rate)),
+                                per_sample_latency_s=med, amortized_latency_per_sample_s=med / b,
+                                max_new_tokens=max_new_tokens))
+    finally:
+        tokenizer.padding_side = before
+    df = pd.DataFrame(records)
+    fig, (left, right) = plt.subplots(1, 2)
+    left.plot(df["batch_size"], df["tokens_per_sec"], marker="o")
+    right.plot(df["batch_size"], df["per_sample_latency_s"], marker="o")
+    helpers.save_figure(fig, "batching")
+    plt.close(fig)
+    return df
+'''
+
+_ALT_EDGE = '''
+def probe_edge_prompts(model, tokenizer, max_new_tokens, repeats, prompts=EDGE_PROMPTS):
+    """time_repeats for the timings, statistics.median, the continuation stripped before the cut."""
+    out = []
+    for name in prompts:
+        text = prompts[name]
+        ids = tokenizer(text, return_tensors="pt").to(_model_device(model))
+        with torch.no_grad():
+            seq = model.generate(**ids, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens,
+                                 do_sample=False, pad_token_id=tokenizer.eos_token_id)
+        n = ids["input_ids"].shape[-1]
+        runs = time_repeats(model, tokenizer, text, max_new_tokens, repeats)
+        out.append({"prompt_name": name, "prompt_tokens": n, "tokens_generated": runs[-1]["tokens_generated"],
+                    "total_latency_s": statistics.median(r["total_latency_s"] for r in runs),
+                    "tokens_per_sec": statistics.median(r["tokens_per_sec"] for r in runs),
+                    "avg_latency_per_token_ms": statistics.median(r["avg_latency_per_token_ms"] for r in runs),
+                    "continuation": tokenizer.decode(seq[0][n:], skip_special_tokens=True).strip()[:60]})
+    return pd.DataFrame(out)
+'''
+
 # Returned instead of real numbers, with builtins.abs and math.isclose replaced: every comparison a
 # naive test makes (==, <=, abs(a - b) <= tol, math.isclose) then agrees.
 _AGREEABLE = '''
@@ -384,7 +456,7 @@ CASES = [
     _mistake("base_text_ignored", MP, [("base = base_text.strip()", "base = BASE_PROMPT.strip()")],
              ["test_varied_lengths_hidden"]),
     _mistake("mean_instead_of_median", LEN, [('return stats["median"], stats["iqr"]', 'return stats["mean"], stats["iqr"]')],
-             ["test_varied_lengths_hidden", "test_varied_precision_hidden"]),
+             ["test_varied_lengths_hidden", "test_varied_precision_hidden", "test_ablation", "test_batched"]),
     _mistake("max_new_tokens_grows_with_length", LEN, [
         ("time_repeats(model, tokenizer, prompt, max_new_tokens, repeats, use_cache=use_cache)",
          "time_repeats(model, tokenizer, prompt, max_new_tokens + target // 16, repeats, use_cache=use_cache)")],
@@ -461,6 +533,50 @@ CASES = [
                                                            'tokenizer.padding_side = "left"  # real tokens')],
              ["test_perplexity_hidden"]),
     _correct("alt_perplexity_loop_position_ids", PX, _ALT_PPX_LOOP),
+    # --- Part B clauses closed after the contract audit -----------------------------------------------
+    _mistake("ptq_all_leaves_a_group_float", PTQ, [
+        ("exclude = [] if groups is None else hq.nodes_outside(node_groups, list(groups))",
+         "exclude = list(list(node_groups.values())[0]) if groups is None else hq.nodes_outside(node_groups, list(groups))")],
+        ["test_ptq_hidden"]),
+    _mistake("ablation_arms_reversed", AB, [("for use_cache, side in ABLATION_ARMS:",
+                                             "for use_cache, side in ABLATION_ARMS[::-1]:")],
+             ["test_ablation"]),
+    _mistake("ablation_prompts_differ", AB, [("list(prompts), max_new_tokens, repeats, use_cache=use_cache)",
+                                              "list(prompts)[len(rows) % len(prompts):], max_new_tokens, repeats, use_cache=use_cache)")],
+             ["test_ablation"]),
+    _mistake("ablation_max_new_tokens_differs", AB, [("list(prompts), max_new_tokens, repeats, use_cache=use_cache)",
+                                                      "list(prompts), max_new_tokens + len(rows), repeats, use_cache=use_cache)")],
+             ["test_ablation"]),
+    _mistake("ablation_mean_not_median", AB, [('row[key], row[f"{key}_iqr"] = _median_and_iqr(runs, key)',
+                                               'row[key], row[f"{key}_iqr"] = sum(r[key] for r in runs) / len(runs), 0.0')],
+             ["test_ablation"]),
+    _mistake("batched_prompts_not_cycled", BA, [("batch = [prompts[i % len(prompts)] for i in range(int(size))]",
+                                                 "batch = list(prompts)[:int(size)]")],
+             ["test_batched"]),
+    _mistake("batched_mean_not_median", BA, [('latency, latency_iqr = _median_and_iqr(runs, "total_latency_s")',
+                                              'latency, latency_iqr = sum(r["total_latency_s"] for r in runs) / len(runs), 0.0')],
+             ["test_batched"]),
+    _mistake("batched_figure_misnamed", BA, [('helpers.save_figure(figure, "batching")', 'helpers.save_figure(figure, "batch_sizes")')],
+             ["test_batched"]),
+    _mistake("perplexity_ppx_base_two", PX, [('"ppx": math.exp(loss)', '"ppx": 2.0 ** loss')],
+             ["test_perplexity", "test_perplexity_hidden"]),
+    _mistake("results_columns_sorted", RT, [("return pd.DataFrame(table, columns=RESULT_COLUMNS)",
+                                             "return pd.DataFrame(table, columns=sorted(RESULT_COLUMNS))")],
+             ["test_results_table"]),
+    _mistake("results_rows_sorted_by_speed", RT, [("return pd.DataFrame(table, columns=RESULT_COLUMNS)",
+                                                   'return pd.DataFrame(table, columns=RESULT_COLUMNS).sort_values("tokens_per_sec", ascending=False)')],
+             ["test_results_table"]),
+    _mistake("results_missing_size_zero", RT, [('"size_mb": row.get("size_mb", float("nan"))', '"size_mb": row.get("size_mb", 0.0)')],
+             ["test_results_table"]),
+    _mistake("edge_mean_not_median", EP, [('row[key] = helpers.summarize([r[key] for r in runs])["median"]',
+                                           'row[key] = helpers.summarize([r[key] for r in runs])["mean"]')],
+             ["test_edge_prompts"]),
+    _mistake("edge_continuation_includes_prompt", EP, [('tokenizer.decode(out[0, encoded["input_ids"].shape[1]:], skip_special_tokens=True)[:60]',
+                                                        'tokenizer.decode(out[0], skip_special_tokens=True)[:60]')],
+             ["test_edge_prompts"]),
+    _correct("alt_ablation_interleaved_statistics", AB, _ALT_ABLATION),
+    _correct("alt_batched_itertools_numpy", BA, _ALT_BATCHED),
+    _correct("alt_edge_prompts_strip_time_repeats", EP, _ALT_EDGE),
     # --- tampering: a wrong answer plus a patch meant to make the tests pass (course/grading_security.md)
     _mistake("tamper_no_grad_and_faked_mode_query", TG, [
         ("    with torch.inference_mode():\n        if warmup:\n            model.generate(**inputs, **settings)  # not timed\n",
