@@ -405,7 +405,10 @@ def autograde_submission(course_root: Path, student: str, assignment: str,
         row.seconds = time.perf_counter() - start
         return row
     row.score, row.max_score, cells, needs_manual = _scores(course_root, assignment, student)
-    row.tests, hidden_notes = _test_results(course_root, student, assignment, notebooks, cells)
+    # The hidden lines this student may not see, per notebook: read once, used for the
+    # per-test messages and for the final check of the feedback pages.
+    secrets = {name: _secrets(course_root, student, assignment, name) for name in notebooks}
+    row.tests, hidden_notes = _test_results(notebooks, cells, secrets)
     row.failed = sorted(t["test"] for t in row.tests if not t["passed"])
     row.status = "graded"
     if needs_manual:
@@ -413,7 +416,7 @@ def autograde_submission(course_root: Path, student: str, assignment: str,
     notes += hidden_notes
     notes += _review_notes(course_root, student, assignment)
     if feedback:
-        notes += _feedback(api, course_root, row, notebooks, notes)
+        notes += _feedback(api, course_root, row, secrets, notes)
     row.reason = "; ".join(notes)
     row.seconds = time.perf_counter() - start
     return row
@@ -476,8 +479,7 @@ def _secrets(course_root: Path, student: str, assignment: str, notebook_name: st
     return hidden_tests.notebook_secrets(course_root, assignment, notebook_name, own)
 
 
-def _test_results(course_root: Path, student: str, assignment: str, notebooks: dict,
-                  cells: dict) -> tuple[list[dict], list[str]]:
+def _test_results(notebooks: dict, cells: dict, secrets: dict) -> tuple[list[dict], list[str]]:
     """Per-test records in notebook order, their messages as the student may see them."""
     import nbformat
 
@@ -486,7 +488,7 @@ def _test_results(course_root: Path, student: str, assignment: str, notebooks: d
     tests, notes = [], []
     for name, notebook in notebooks.items():
         view = nbformat.from_dict(notebook)
-        notes += hidden_tests.student_view(view, _secrets(course_root, student, assignment, name))
+        notes += hidden_tests.student_view(view, secrets[name])
         scores = cells.get(name, {})
         for cell in view.cells:
             grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -499,7 +501,7 @@ def _test_results(course_root: Path, student: str, assignment: str, notebooks: d
     return tests, notes
 
 
-def _feedback(api, course_root: Path, row: GradeRow, notebooks: dict, notes: list[str]) -> list[str]:
+def _feedback(api, course_root: Path, row: GradeRow, secrets: dict, notes: list[str]) -> list[str]:
     """Feedback HTML and results.json beside it; an HTML page in which a hidden-test line is
     still found is withheld (deleted), and the note says so."""
     from tools import hidden_tests
@@ -507,12 +509,11 @@ def _feedback(api, course_root: Path, row: GradeRow, notebooks: dict, notes: lis
     folder = course_root / "feedback" / row.student / row.assignment
     result = api.generate_feedback(row.assignment, row.student, force=True)
     added = [] if result.get("success") else ["feedback not generated"]
-    for name in notebooks:
+    for name, hidden in secrets.items():
         page = folder / f"{name}.html"
         if not page.is_file():
             continue
-        secrets = _secrets(course_root, row.student, row.assignment, name)
-        leaked = hidden_tests.leaked_lines(page.read_text(encoding="utf-8", errors="replace"), secrets)
+        leaked = hidden_tests.leaked_lines(page.read_text(encoding="utf-8", errors="replace"), hidden)
         if leaked:
             page.unlink()
             added.append(f"feedback {name}.html withheld: {len(leaked)} hidden-test line(s) were still in it")

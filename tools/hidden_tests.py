@@ -223,14 +223,13 @@ class HideTestCode(NbGraderPreprocessor):   # nbgrader's base: enabled by defaul
     """Feedback preprocessor (after ``ClearHiddenTests``): the notebook as ``student_view`` shows it."""
 
     def preprocess(self, nb, resources):
+        import nbformat
         from nbgrader.coursedir import CourseDirectory
 
         info = resources.get("nbgrader", {})
         root = Path(CourseDirectory(config=self.config).root)
         submitted = root / "submitted" / info.get("student", "") / info.get("assignment", "") / \
             f"{info.get('notebook', '')}.ipynb"
-        import nbformat
-
         student_copy = nbformat.read(submitted, as_version=4) if submitted.is_file() else None
         secrets = notebook_secrets(root, info["assignment"], info["notebook"], student_copy)
         student_view(nb, secrets)
