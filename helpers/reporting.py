@@ -6,7 +6,11 @@ uses on every plot and table, so two notebooks never disagree on units.
 """
 from __future__ import annotations
 
+import atexit
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -25,7 +29,21 @@ AXIS_LABELS = {
 }
 
 ARTIFACTS_DIRNAME = "artifacts"
+ARTIFACTS_ENV = "COURSE_ARTIFACTS_DIR"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def _cwd() -> Path | None:
+    try:
+        return Path.cwd()
+    except OSError:  # the working folder was deleted
+        return None
+
+
+# Jupyter and nbgrader start a notebook's kernel in the notebook's folder, and the notebooks
+# import helpers first: this is the folder whose artifacts/ belongs to the student.
+NOTEBOOK_DIR = _cwd()
+_private_dir: Path | None = None
 
 
 def axis_label(key: str) -> str:
@@ -33,9 +51,35 @@ def axis_label(key: str) -> str:
     return AXIS_LABELS.get(key, key)
 
 
+def _grading_artifacts_dir() -> Path:
+    """One private temporary folder per process, removed when the kernel exits."""
+    global _private_dir
+    if _private_dir is None or not _private_dir.is_dir():
+        _private_dir = Path(tempfile.mkdtemp(prefix="course-artifacts-"))
+        atexit.register(shutil.rmtree, _private_dir, ignore_errors=True)
+    return _private_dir
+
+
 def artifacts_dir(folder: str | Path | None = None) -> Path:
-    """The folder artifacts go to: ``./artifacts`` next to the running notebook by default."""
-    path = Path(folder) if folder is not None else Path.cwd() / ARTIFACTS_DIRNAME
+    """The folder artifacts go to: ``./artifacts`` next to the running notebook by default.
+
+    The notebook's own ``artifacts/`` is replaced by ``$COURSE_ARTIFACTS_DIR`` when that is
+    set, and, while nbgrader runs the notebook (``NBGRADER_EXECUTION``: ``nbgrader validate``,
+    the Validate button, autograding), by a private temporary folder: a validation runs the
+    student's own folder in the fast profile, and must not overwrite the student's tables and
+    plots with the tiny model's. Code that moved to another working folder (the tests' scratch
+    folders) writes ``./artifacts`` there, where the tests look for it.
+    """
+    if folder is not None:
+        path = Path(folder)
+    else:
+        cwd = Path.cwd()
+        path = cwd / ARTIFACTS_DIRNAME
+        if cwd == NOTEBOOK_DIR:
+            if os.environ.get(ARTIFACTS_ENV, "").strip():
+                path = Path(os.environ[ARTIFACTS_ENV].strip()).expanduser()
+            elif os.environ.get("NBGRADER_EXECUTION"):
+                path = _grading_artifacts_dir()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -131,3 +131,42 @@ def test_texts_are_long_enough_and_checked(tiny_dir):
     for bad in (0, -1, True, 1.5, len(helpers.EVAL_TEXTS) + 1):
         with pytest.raises(ValueError):
             helpers.eval_texts(bad)
+
+
+def test_artifacts_of_a_graded_or_validated_run_stay_out_of_the_notebook_folder(tmp_path, monkeypatch):
+    """Under nbgrader (validate, autograde) the notebook folder's artifacts/ is never written."""
+    from helpers import reporting
+
+    notebook_dir = tmp_path / "notebook"
+    notebook_dir.mkdir()
+    monkeypatch.chdir(notebook_dir)
+    monkeypatch.setattr(reporting, "NOTEBOOK_DIR", notebook_dir)
+    monkeypatch.setattr(reporting, "_private_dir", None)
+    monkeypatch.delenv("COURSE_ARTIFACTS_DIR", raising=False)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    saved = helpers.save_table([{"x": 1}], "t")
+    assert notebook_dir not in saved.parents and saved.is_file()
+    assert helpers.artifacts_dir() == saved.parent, "one folder for the whole run"
+    assert not (notebook_dir / "artifacts").exists()
+    # A test's scratch folder keeps ./artifacts, where the test looks for what was saved.
+    scratch = notebook_dir / ".scratch"
+    scratch.mkdir()
+    monkeypatch.chdir(scratch)
+    assert helpers.save_table([{"x": 1}], "t") == scratch / "artifacts" / "t.csv"
+    # An explicit folder wins; without nbgrader the notebook folder's artifacts/ is used.
+    monkeypatch.chdir(notebook_dir)
+    monkeypatch.setenv("COURSE_ARTIFACTS_DIR", str(tmp_path / "mine"))
+    assert helpers.save_table([{"x": 1}], "t") == tmp_path / "mine" / "t.csv"
+    monkeypatch.delenv("COURSE_ARTIFACTS_DIR")
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    assert helpers.save_table([{"x": 1}], "t") == notebook_dir / "artifacts" / "t.csv"
+
+
+@pytest.mark.parametrize("model_id, label", [
+    ("/home/me/course/models/SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct"),
+    ("/home/me/course/models/tiny-smollm2/", "tiny-smollm2"),
+    ("HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+])
+def test_model_label_is_short(model_id, label):
+    assert helpers.model_label(model_id) == label
+    assert helpers.model_label(helpers.TINY_DIR) == "tiny-smollm2"
