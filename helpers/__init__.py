@@ -16,7 +16,7 @@ _hub.ensure_fast_offline()
 from .device import describe_device, device_type, pick_device, synchronize  # noqa: E402
 from .models import (  # noqa: E402
     EMBEDDED_DIR, HUB_MODEL_ID, TINY_DIR, ModelLoadError, first_loadable, load_causal_lm,
-    model_candidates,
+    model_candidates, model_label,
 )
 from .texts import BASE_PROMPT, EDGE_PROMPTS, EVAL_TEXTS, REFERENCE_PROMPT, eval_texts, long_text  # noqa: E402
 from .profile import Profile, get_profile, profile_name  # noqa: E402
@@ -29,7 +29,7 @@ __all__ = [
     "BASE_PROMPT", "EDGE_PROMPTS", "EVAL_TEXTS", "REFERENCE_PROMPT", "eval_texts", "long_text",
     "ModelLoadError", "first_loadable", "load_causal_lm",
     "EMBEDDED_DIR", "HUB_MODEL_ID", "Profile", "TINY_DIR", "Timer", "artifacts_dir", "axis_label",
-    "describe_device", "device_type", "get_profile", "model_candidates", "pick_device",
+    "describe_device", "device_type", "get_profile", "model_candidates", "model_label", "pick_device",
     "plot_bars", "plot_metric", "profile_name", "repeat", "results_frame", "save_figure",
     "save_table", "summarize", "synchronize",
 ]

@@ -90,6 +90,16 @@ def _looks_like_path(model_id: str) -> bool:
     return model_id.startswith((".", "/", "~")) or Path(model_id).exists() or model_id.count("/") > 1
 
 
+def model_label(model_id) -> str:
+    """A short name for tables and titles: a local folder's name, or the hub id as it is.
+
+    ``/home/me/course/models/SmolLM2-135M-Instruct`` becomes ``SmolLM2-135M-Instruct``;
+    ``HuggingFaceTB/SmolLM2-135M-Instruct`` stays. Load with the full id, show the label.
+    """
+    text = str(model_id).rstrip("/")
+    return Path(text).name if _looks_like_path(text) else text
+
+
 def first_loadable(candidates, load):
     """Call ``load(model_id)`` for each candidate in order; return ``(model_id, result)`` of the first success.
 
