@@ -62,3 +62,50 @@ def test_source_notebooks_are_built_from_authoring():
     """Check that source/*/*.ipynb match authoring/*.py (run `make notebooks` after editing)."""
     stale = nb.build_all(check=True)
     assert not stale, f"stale source notebooks {stale}: run `make notebooks`"
+
+
+HIDDEN_ONLY = '''# %% [tests id=test_f_hidden points=1]
+"""Check f on edge cases."""
+### BEGIN HIDDEN TESTS
+assert f(0) == 0
+### END HIDDEN TESTS
+# %% [tests id=test_f points=1]
+"""Check that f returns its argument."""
+assert f(2) == 2
+'''
+
+
+def _released(source):
+    """What nbgrader's ClearHiddenTests leaves of a test cell."""
+    import re
+
+    return re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", source, flags=re.S).strip()
+
+
+def test_hidden_only_test_cell_placeholder_prints_nothing():
+    import ast
+
+    hidden, visible = (c.source for c in nb.parse(HIDDEN_ONLY).cells)
+    assert hidden.startswith("# Check f on edge cases.\n### BEGIN HIDDEN TESTS"), hidden
+    assert "assert f(0) == 0" in hidden
+    placeholder = _released(hidden)
+    assert placeholder == "# Check f on edge cases.", placeholder
+    assert ast.parse(placeholder).body == [], "the release's placeholder must be no statement at all"
+    assert visible.startswith('"""Check that f returns its argument."""'), "visible cells keep their docstring"
+
+
+def test_source_hidden_placeholders_print_nothing():
+    import ast
+
+    for authoring_file in sorted(nb.AUTHORING_DIR.glob("*.py")):
+        for cell in nb.parse(authoring_file.read_text(encoding="utf-8")).cells:
+            if cell.cell_type == "code" and "### BEGIN HIDDEN TESTS" in cell.source:
+                body = ast.parse(_released(cell.source)).body
+                assert not (body and isinstance(body[-1], ast.Expr)), \
+                    f"{authoring_file.name} {cell.id}: the release would print {ast.unparse(body[-1])[:60]}"
+
+
+def test_bare_string_after_visible_code_is_an_error():
+    text = '# %% [tests id=t points=1]\nassert True\n"""note"""\n### BEGIN HIDDEN TESTS\nassert 1\n### END HIDDEN TESTS\n'
+    with pytest.raises(nb.AuthoringError, match="bare string"):
+        nb.parse(text)

@@ -13,11 +13,16 @@ Cell markers, one per cell, each on its own line::
     # %% [solution id=resolve_dtype]     autograded answer (### BEGIN/END SOLUTION inside)
     # %% [tests id=check_x points=2]     graded, locked test cell (may hold HIDDEN TESTS)
 
+A tests cell starts with a one-line docstring ("Check that ..."). In a cell whose code is all
+hidden, the built notebook has that line as a comment instead, so that the release's
+placeholder prints nothing when it runs.
+
 Usage: ``python -m tools.notebook_builder`` (all) or ``--check`` (fail if stale).
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import sys
 from pathlib import Path
@@ -70,6 +75,36 @@ def _nbgrader_meta(kind: str, attrs: dict, where: str) -> dict | None:
     return meta
 
 
+_HIDDEN_BLOCK = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[ \t]*$", re.S | re.M)
+
+
+def _quiet_hidden_placeholder(source: str, where: str) -> str:
+    """A tests cell whose only visible line is its docstring gets that line as a comment.
+
+    The release keeps only what lies outside ``### BEGIN/END HIDDEN TESTS``; a bare docstring
+    left alone there is an expression, so running the cell shows the string, and
+    ``nbgrader validate`` warns that the output "cannot be converted to a float". A comment
+    tells the student the same thing and outputs nothing.
+    """
+    if not _HIDDEN_BLOCK.search(source):
+        return source
+    try:
+        visible = ast.parse(_HIDDEN_BLOCK.sub("", source))
+    except SyntaxError as error:
+        raise AuthoringError(f"{where}: the visible part of a tests cell is not valid Python: {error}") from None
+    last = visible.body[-1] if visible.body else None
+    if not (isinstance(last, ast.Expr) and isinstance(last.value, ast.Constant)
+            and isinstance(last.value.value, str)):
+        return source
+    if len(visible.body) > 1 or last.lineno != 1:
+        raise AuthoringError(f"{where}: the visible part of a tests cell ends with a bare string, which the "
+                             "release would print; put it first, as the cell's docstring, or make it a comment")
+    lines = source.split("\n")
+    doc_lines = last.value.value.strip().splitlines()
+    comment = [f"# {line.strip()}".rstrip() for line in doc_lines]
+    return "\n".join(comment + lines[last.end_lineno:])
+
+
 def parse(text: str, name: str = "<authoring>") -> nbformat.NotebookNode:
     """Turn an authoring file's text into a notebook."""
     cells, current, body = [], None, []
@@ -95,6 +130,8 @@ def parse(text: str, name: str = "<authoring>") -> nbformat.NotebookNode:
             source = "\n".join(lines)
             if kind == "solution" and "### BEGIN SOLUTION" not in source:
                 raise AuthoringError(f"{where}: a solution cell needs a ### BEGIN SOLUTION region")
+            if kind == "tests":
+                source = _quiet_hidden_placeholder(source, where)
             cell = nbformat.v4.new_code_cell(source)
         if meta is not None:
             cell.metadata["nbgrader"] = meta
