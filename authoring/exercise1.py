@@ -1132,7 +1132,7 @@ def run_varied_precision(candidates, device, prompt, max_new_tokens, repeats,
     for precision in tqdm(list(precisions), desc="precisions"):
         tok, mdl, model_id, label = load_model_and_tokenizer(candidates, precision, device)
         runs = time_repeats(mdl, tok, prompt, max_new_tokens, repeats)
-        row = {"requested_precision": precision, "dtype_label": label, "model_id": model_id,
+        row = {"requested_precision": precision, "dtype_label": label, "model_id": helpers.model_label(model_id),
                "device": str(device), "max_new_tokens": int(max_new_tokens), "repeats": int(repeats)}
         for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):
             row[key], row[f"{key}_iqr"] = _median_and_iqr(runs, key)
@@ -2044,7 +2044,8 @@ def run_quantization_exercise(model, tokenizer, model_id, device=DEVICE, profile
 
     def measure(variant, mdl, backend, dev, size_mb=float("nan")):
         runs = time_repeats(mdl, tokenizer, gen["prompt"], gen["max_new_tokens"], profile.repeats)
-        row = {"variant": variant, "model_id": model_id, "device": str(dev), "dtype_or_backend": backend,
+        row = {"variant": variant, "model_id": helpers.model_label(model_id), "device": str(dev),
+               "dtype_or_backend": backend,
                "size_mb": size_mb}
         for key in ("tokens_per_sec", "total_latency_s", "avg_latency_per_token_ms"):
             row[key] = helpers.summarize([r[key] for r in runs])["median"]

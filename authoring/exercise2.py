@@ -91,6 +91,7 @@ def load_model_and_tokenizer(candidates, device):
 
 
 tokenizer, model, MODEL_ID, DTYPE_LABEL = load_model_and_tokenizer(helpers.model_candidates(), DEVICE)
+MODEL_LABEL = helpers.model_label(MODEL_ID)  # the folder name or hub id, for tables and titles
 
 # %% [markdown]
 # ---
@@ -866,7 +867,7 @@ def evaluate_perplexity(model, tokenizer, texts, batch_size, max_length=None, de
 # %% [code]
 evaluation = evaluate_perplexity(model, tokenizer, eval_texts(PROFILE.n_eval_texts), PROFILE.eval_batch_size)
 RESULTS["evaluation"] = evaluation
-print(f"{MODEL_ID} | {evaluation['n_tokens']} predicted tokens | "
+print(f"{MODEL_LABEL} | {evaluation['n_tokens']} predicted tokens | "
       f"loss {evaluation['avg_loss']:.4f} nats/token | perplexity {evaluation['perplexity']:.2f}")
 
 # %% [tests id=test_evaluate_perplexity points=2]
@@ -1425,7 +1426,7 @@ def reference_generate():
 output = reference_generate()
 new_tokens = output.shape[1] - prompt["input_ids"].shape[1]
 timing = helpers.repeat(reference_generate, repeats=PROFILE.repeats, warmup=1, device=DEVICE)
-speed = {"model_id": MODEL_ID, "device": helpers.describe_device(DEVICE), "dtype": DTYPE_LABEL,
+speed = {"model_id": MODEL_LABEL, "device": helpers.describe_device(DEVICE), "dtype": DTYPE_LABEL,
          "new_tokens": new_tokens, "repeats": timing["n"], "total_latency_s": timing["median"],
          "latency_iqr_s": timing["iqr"], "tokens_per_sec": new_tokens / timing["median"]}
 RESULTS["speed"] = speed
@@ -1448,16 +1449,16 @@ if missing:
     raise NotImplementedError(f"run the cells above first (and complete the functions they call); missing: {missing}")
 ev, mm, sl = RESULTS["evaluation"], RESULTS["mean_of_means"], RESULTS["sliding"]
 quality_rows = [
-    {"model_id": MODEL_ID, "dtype": DTYPE_LABEL, "measure": "eval texts, token-weighted",
+    {"model_id": MODEL_LABEL, "dtype": DTYPE_LABEL, "measure": "eval texts, token-weighted",
      "n_tokens": ev["n_tokens"], "avg_loss": ev["avg_loss"], "perplexity": ev["perplexity"]},
-    {"model_id": MODEL_ID, "dtype": DTYPE_LABEL, "measure": "mixed lengths, mean of batch means (biased)",
+    {"model_id": MODEL_LABEL, "dtype": DTYPE_LABEL, "measure": "mixed lengths, mean of batch means (biased)",
      "n_tokens": mm["overall"]["n_tokens"], "avg_loss": mm["mean_of_means_loss"],
      "perplexity": math.exp(mm["mean_of_means_loss"])},
-    {"model_id": MODEL_ID, "dtype": DTYPE_LABEL, "measure": "mixed lengths, token-weighted",
+    {"model_id": MODEL_LABEL, "dtype": DTYPE_LABEL, "measure": "mixed lengths, token-weighted",
      "n_tokens": mm["overall"]["n_tokens"], "avg_loss": mm["overall"]["avg_loss"], "perplexity": mm["overall"]["perplexity"]},
-    {"model_id": MODEL_ID, "dtype": DTYPE_LABEL, "measure": "long text, whole in one pass",
+    {"model_id": MODEL_LABEL, "dtype": DTYPE_LABEL, "measure": "long text, whole in one pass",
      "n_tokens": sl["whole"]["n_tokens"], "avg_loss": sl["whole"]["avg_loss"], "perplexity": sl["whole"]["perplexity"]},
-] + [{"model_id": MODEL_ID, "dtype": DTYPE_LABEL,
+] + [{"model_id": MODEL_LABEL, "dtype": DTYPE_LABEL,
       "measure": f"long text, window {row['max_length_tokens']}, stride {row['stride_tokens']}",
       "n_tokens": row["n_tokens"], "avg_loss": row["avg_loss"], "perplexity": row["perplexity"]}
      for row in sl["rows"]]
@@ -1470,7 +1471,7 @@ helpers.save_table(quality, "exercise2_quality")
 helpers.save_table(speed_table, "exercise2_speed")
 figure = helpers.plot_metric([r["stride_tokens"] for r in sl["rows"]], [r["perplexity"] for r in sl["rows"]],
                              x_key="stride (tokens)", y_key="perplexity", label="sliding window",
-                             title=f"Sliding window of {SLIDING['max_length']} tokens: {MODEL_ID.split('/')[-1]}")
+                             title=f"Sliding window of {SLIDING['max_length']} tokens: {MODEL_LABEL}")
 figure.axes[0].axhline(sl["whole"]["perplexity"], color="gray", linestyle="--", label="whole text in one pass")
 figure.axes[0].legend()
 helpers.save_figure(figure, "exercise2_sliding_window")
