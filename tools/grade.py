@@ -12,8 +12,11 @@ written; ``tools/solution_check.py``, a pass is remembered per environment); (1)
 generation succeeds); (2) every
 ``submitted/<student>/<assignment>/`` autograded into ``autograded/``, with
 feedback in ``feedback/<student>/<a>/`` (HTML without any hidden-test code, and
-``results.json`` with the per-test results); (3) ``grades.csv`` (one ``points:<test>`` column
-per test) written and a table printed. Submissions are graded in parallel, as many at
+``results.json`` with the per-test results), after the roster ``students.csv`` (names,
+emails, LMS ids; checked before anything is written, exit status 2 if bad) is imported into
+the gradebook (``tools/roster.py``); (3) ``grades.csv`` (one
+``points:<test>`` column per test) written, with ``grades_canvas.csv`` and ``grades_moodle.csv``
+for an LMS import, and a table printed. Submissions are graded in parallel, as many at
 once as there are cores (gradebook writes take turns), each kernel inside
 the sandbox of ``tools/sandbox.py`` where bubblewrap works; without it the
 command grades unsandboxed and says so loudly (see
@@ -31,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools import grading
+from tools import grading, roster as roster_module
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,6 +98,28 @@ def _solutions_pass(root: Path, assignments: list[str], sandbox, workers: int | 
     return all(check.passed for check in checks)
 
 
+def _import_roster(root: Path, roster, pairs) -> None:
+    """Names, emails and LMS ids into the gradebook (the Formgrader shows them); say once who is not listed."""
+    students = sorted({student for student, _ in pairs})
+    if roster is None:
+        print(f"[roster] no {roster_module.ROSTER_FILE}: students are known by their ids only", flush=True)
+        return
+    grading.ensure_gradebook(root)
+    count = roster_module.import_roster(roster, root / "gradebook.db")
+    print(f"[roster] {count} student(s) from {roster.path.name} in the gradebook", flush=True)
+    unknown = roster.unknown(students)
+    if unknown:
+        print(f"[roster] not in {roster.path.name}, graded by id only: {', '.join(unknown)}", flush=True)
+
+
+def _write_lms_exports(root: Path) -> None:
+    paths, left_out = roster_module.write_lms_exports(root / "gradebook.db", root)
+    print(f"LMS imports: {paths['canvas'].name} (Canvas), {paths['moodle'].name} (Moodle)")
+    if left_out:
+        print(f"[roster] left out of {paths['moodle'].name} (Moodle needs an identifier on every row): "
+              f"{', '.join(left_out)}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Release, autograde and report grades.")
     parser.add_argument("--course-root", type=Path, default=REPO_ROOT, help="course folder (default: this repository)")
@@ -103,6 +128,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-release", action="store_true", help="skip regenerating release/")
     parser.add_argument("--no-feedback", action="store_true", help="skip feedback HTML")
     parser.add_argument("--csv", type=Path, default=None, help="where to write grades (default: <course>/grades.csv)")
+    parser.add_argument("--roster", type=Path, default=None,
+                        help=f"the students' names, emails and LMS ids, imported into the gradebook before "
+                             f"grading (default: <course>/{roster_module.ROSTER_FILE}, skipped if absent)")
     parser.add_argument("--workers", type=int, default=None,
                         help="submissions graded at once (default: the cores this process may use, "
                              "fewer if memory is short)")
@@ -118,6 +146,14 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"unknown assignment(s) {unknown}; source/ holds: {', '.join(assignments) or 'none'}")
         assignments = [a for a in assignments if a in args.assignment]
+    roster_path = args.roster or root / roster_module.ROSTER_FILE
+    roster = None
+    if args.roster or roster_path.exists():
+        try:    # checked whole before anything is written
+            roster = roster_module.load_roster(roster_path)
+        except roster_module.RosterError as error:
+            print(f"[roster] REFUSING TO GRADE: {error}. Nothing was graded or written.", file=sys.stderr)
+            return 2
 
     started = time.perf_counter()
     grading.start_worker_server()    # its imports overlap with the releases below
@@ -150,6 +186,7 @@ def main(argv=None) -> int:
                       file=sys.stderr)
 
     _backup_gradebook(root)
+    _import_roster(root, roster, pairs)
     workers = args.workers or grading.default_workers(len(pairs), root)
     if pairs:
         print(f"[grade] {len(pairs)} submission(s), {workers} at a time", flush=True)
@@ -167,6 +204,7 @@ def main(argv=None) -> int:
     if rows:
         csv_path = grading.write_grades_csv(rows, args.csv or root / "grades.csv")
         print(f"\ngrades written to {csv_path}; feedback in {root / 'feedback'}/")
+        _write_lms_exports(root)
     print(f"total: {len(rows)} submission(s) in {time.perf_counter() - started:.1f} s")
     return 1 if release_failed else 0
 
