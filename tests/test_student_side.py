@@ -41,14 +41,59 @@ def test_validate_starter_names_what_is_left(assignment, tmp_path):
     assert "NotImplementedError" in out and "replace this line with your implementation" in out, out[-2000:]
 
 
+# What a student's own full run left in artifacts/ (names the notebooks write), and one file of
+# their own: a validation must leave every byte of them, and add nothing.
+_STUDENT_FILES = {
+    "artifacts/exercise2_quality.csv": b"model_id,dtype,measure,n_tokens,avg_loss,perplexity\n"
+                                       b"SmolLM2-135M-Instruct,float32,\"eval texts, token-weighted\",3392,3.3818,29.42\n",
+    "artifacts/exercise2_speed.csv": b"model_id,tokens_per_sec\nSmolLM2-135M-Instruct,18.3\n",
+    "artifacts/exercise2_sliding_window.png": b"\x89PNG\r\n\x1a\n the student's plot",
+    "artifacts/results.csv": b"variant,model_id,tokens_per_sec\npytorch float32,SmolLM2-135M-Instruct,20.1\n",
+    "artifacts/batching.png": b"\x89PNG\r\n\x1a\n the student's batching plot",
+    "artifacts/precision_sweep.png": b"\x89PNG\r\n\x1a\n the student's precision plot",
+    "notes.txt": b"my notes\n",
+}
+
+
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(folder.rglob("*"))}
+
+
 @pytest.mark.pipeline
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_validate_complete_attempt_succeeds(assignment, tmp_path):
+def test_validate_complete_attempt_passes_quietly_and_changes_no_file(assignment, tmp_path):
+    """`nbgrader validate` (also what JupyterLab's Validate button runs) on a complete attempt:
+    "Success!" in a few lines, no placeholder output warnings, and the student's folder (notebook,
+    artifacts/ of their own run, other files) byte for byte as it was, nothing added."""
     alice = REPO_ROOT / "submitted" / "alice" / assignment / f"{assignment}.ipynb"
     if not alice.exists():
         pytest.fail(f"{alice} missing: run `python -m tools.make_example_submissions`")
-    out = _validate(alice, tmp_path)
+    student = tmp_path / "student" / assignment
+    student.mkdir(parents=True)
+    shutil.copy(alice, student / alice.name)
+    for name, data in _STUDENT_FILES.items():
+        (student / name).parent.mkdir(exist_ok=True)
+        (student / name).write_bytes(data)
+    before = _snapshot(student)
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("COURSE_PROFILE", "NBGRADER_EXECUTION",
+                                                                "COURSE_ARTIFACTS_DIR")}
+    env["TMPDIR"] = str(private_tmp)
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "validate", alice.name], cwd=student,
+                          capture_output=True, text=True, timeout=900, env=env)
+    out = done.stdout + done.stderr
     assert "Success! Your notebook passes all the tests." in out, out[-3000:]
+    after = _snapshot(student)
+    assert sorted(set(after) - set(before)) == [], "validation added files to the student's folder"
+    changed = sorted(name for name in before if after.get(name) != before[name])
+    assert changed == [], f"validation changed the student's files: {changed}"
+    assert "cannot be converted to" not in out, out[-3000:]
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) <= 8, f"{len(lines)} lines of validation output, expected the verdict and little else:\n{out}"
+    leftovers = sorted(p.name for p in private_tmp.glob("course-artifacts-*"))
+    assert leftovers == [], f"the validation run's private artifacts folder was not removed: {leftovers}"
 
 
 def _visible_test_cells(assignment):
