@@ -97,7 +97,7 @@ BAD_ROSTERS = {
     "unknown column": ("id,first_name,phone\nalice,Alice,555\n", ["unknown column(s) 'phone'", "accepted columns"]),
     "duplicate id": (ROSTER + "alice,Alicia,Twin,a2@example.org,EX1003\n",
                      ["line 4: duplicate id 'alice' (first on line 2)"]),
-    "empty id": (ROSTER + ",Nobody,Blank,n@example.org,EX1009\n", ["line 4 has an empty id", "non-empty id"]),
+    "empty id": (ROSTER + ",Nobody,Blank,n@example.org,EX1009\n", ["line 4 has an empty id", "folder under submitted/"]),
     "blank id": (ROSTER + "   ,Nobody,Blank,n@example.org,EX1009\n", ["line 4 has an empty id"]),
     "repeated column": ("id,email,email\nalice,a@example.org,b@example.org\n", ["email appear more than once"]),
     "extra field": (ROSTER + "dave,Dave,Extra,d@example.org,EX1004,surplus\n", ["line 4 has more fields"]),

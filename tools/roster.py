@@ -21,6 +21,7 @@ grade import). See course/instructor_guide.md, "Students and LMS exports".
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def load_roster(path: Path) -> Roster:
     except UnicodeDecodeError as error:
         raise RosterError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); "
                           "save it as CSV UTF-8") from None
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [name.strip() for name in (reader.fieldnames or [])]
     if not header:
         raise RosterError(f"{path}: empty file; the first line must be a header, {accepted}")
@@ -88,7 +89,7 @@ def load_roster(path: Path) -> Roster:
         values = {name: (value or "").strip() or None for name, value in row.items()}
         student_id = values.pop("id")
         if student_id is None:
-            problems.append(f"line {line} has an empty id")
+            problems.append(f"line {line} has an empty id (each line needs one: the student's folder under submitted/)")
             continue
         if "/" in student_id or student_id.startswith("."):
             problems.append(f"line {line}: id {student_id!r} cannot be a folder name under submitted/")
@@ -101,7 +102,7 @@ def load_roster(path: Path) -> Roster:
         students[student_id] = values
         first_line[student_id] = line
     if problems:
-        raise RosterError(f"{path}: " + "; ".join(problems) + "; each line needs a unique, non-empty id")
+        raise RosterError(f"{path}: " + "; ".join(problems))
     return Roster(path=path, columns=tuple(c for c in header if c != "id"), students=students)
 
 
