@@ -21,6 +21,17 @@ c.CourseDirectory.root = COURSE_ROOT
 # graders writing at once: tools/grade.py serialises all gradebook writes.
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db")
 
+# nbgrader's exchange (release -> fetch -> submit -> collect -> feedback, from JupyterLab's
+# Assignment List and the Formgrader): a folder inside the course, git-ignored, so the round
+# trip works on one machine without root. On JupyterHub point every user at one shared folder
+# with COURSE_EXCHANGE_DIR (course/instructor_guide.md, "The exchange").
+EXCHANGE_DIR = os.environ.get("COURSE_EXCHANGE_DIR") or os.path.join(COURSE_ROOT, "exchange")
+c.Exchange.root = EXCHANGE_DIR
+if not os.environ.get("COURSE_EXCHANGE_DIR"):
+    # nbgrader only creates it on the first release; until then every Assignment List and
+    # Formgrader page fails with "Unwritable directory". A shared one is the admin's to make.
+    os.makedirs(EXCHANGE_DIR, exist_ok=True)
+
 # Notebook runs write artifacts/ next to the notebook: never ship or collect them.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "artifacts"]
 

@@ -51,4 +51,20 @@ else
          "ask an administrator for 'apt-get install bubblewrap' (or your distribution's bubblewrap package)." \
          "Until then grading runs student code unsandboxed (see course/grading_security.md)" >&2
 fi
+# The browser test (tests/test_browser_roundtrip.py) drives Debian's Chromium with Playwright;
+# Playwright's own browser download is not reachable here. Optional for everyone but root.
+if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+    echo "[setup] browser: chromium found"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] browser: installing chromium with apt-get (the browser test needs it)"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; then
+        apt-get update -qq >/dev/null 2>&1 || true
+        apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || true
+    fi
+    command -v chromium >/dev/null 2>&1 && echo "[setup] browser: chromium installed" \
+        || echo "[setup] WARNING: 'apt-get install chromium' failed; the browser test will fail" >&2
+else
+    echo "[setup] note: no chromium; the browser round-trip test is skipped (apt-get install chromium to run it)"
+fi
 echo "[setup] done in $(( $(date +%s) - start )) s"
