@@ -45,6 +45,7 @@ def graded_class(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("course")
     shutil.copy(REPO_ROOT / "nbgrader_config.py", root)
+    shutil.copy(REPO_ROOT / "students.csv", root)
     for folder in ("source", "submitted"):
         shutil.copytree(REPO_ROOT / folder, root / folder,
                         ignore=shutil.ignore_patterns("artifacts", ".ipynb_checkpoints"))
@@ -101,6 +102,39 @@ def test_regrading_is_idempotent(graded_class):
     with sqlite3.connect(root / "gradebook.db") as db:
         submissions = db.execute("select count(*) from submitted_assignment").fetchone()[0]
     assert submissions == len(first), "regrading duplicated submissions in the gradebook"
+
+
+def test_formgrader_names_and_lms_exports(graded_class):
+    """The roster's names are in the gradebook the Formgrader reads (not "None, None"), and the
+    Canvas and Moodle files hold each student's total per assignment, as grades.csv does."""
+    from tools import roster
+
+    root, (first, _) = graded_class
+    shipped = roster.load_roster(REPO_ROOT / "students.csv").students
+    with sqlite3.connect(root / "gradebook.db") as db:
+        names = {row[0]: row[1:] for row in db.execute(
+            "select id, first_name, last_name, email, lms_user_id from student")}
+    for student in make_example_submissions.STUDENTS:
+        expected = shipped[student]
+        assert names[student] == (expected["first_name"], expected["last_name"], expected["email"],
+                                  expected["lms_user_id"]), names
+    totals = {(r["student"], r["assignment"]): f"{float(r['score']):g}" for r in first}
+    maxima = {r["assignment"]: f"{float(r['max_score']):g}" for r in first}
+    with open(root / roster.CANVAS_FILE, newline="") as handle:
+        canvas = list(csv.reader(handle))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *ASSIGNMENTS]
+    assert canvas[1] == ["Points Possible", "", "", "", "", *(maxima[a] for a in ASSIGNMENTS)]
+    by_sis_id = {row[2]: row for row in canvas[2:]}
+    with open(root / roster.MOODLE_FILE, newline="") as handle:
+        moodle = list(csv.DictReader(handle))
+    by_email = {row["Email address"]: row for row in moodle}
+    for student in make_example_submissions.STUDENTS:
+        info = shipped[student]
+        row = by_sis_id[info["lms_user_id"]]
+        assert row[0] == f"{info['last_name']}, {info['first_name']}"
+        assert row[5:] == [totals[student, a] for a in ASSIGNMENTS], (student, row)
+        assert by_email[info["email"]]["ID number"] == info["lms_user_id"]
+        assert [by_email[info["email"]][a] for a in ASSIGNMENTS] == [totals[student, a] for a in ASSIGNMENTS]
 
 
 def test_no_release_on_a_new_gradebook_is_a_clear_error(tmp_path, capsys):
