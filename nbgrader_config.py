@@ -91,6 +91,20 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
+# Pages the Formgrader and feedback render take MathJax from the Jupyter server when offline
+# (tools/templates/classic/mathjax.html.j2, served by jupyter-server-mathjax). Template folders
+# are searched in this order, so nbgrader's own (its "formgrade" and "feedback") come second.
+import nbgrader  # noqa: E402
+import tools  # noqa: E402  (the course's package: from COURSE_ROOT above, or PYTHONPATH for a course copy)
+
+c.HTMLExporter.extra_template_basedirs = [
+    os.path.join(os.path.dirname(tools.__file__), "templates"),
+    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
+]
+# The Formgrader's "current configuration" panel cannot show jupyter-server's own extension list
+# (a lazy value) and logs "Formgrader config is not serializable" on every page: turn the panel off.
+c.FormgradeExtension.debug = False
+
 # The sandbox around every autograded kernel (tools/sandbox.py; what it stops and what it
 # cannot: course/grading_security.md). These are its defaults, written out to be easy to
 # find and change. A submission that reaches a limit is stopped and graded on what ran.

@@ -258,14 +258,22 @@ def test_round_trip_through_formgrader_and_assignment_list(tmp_path, request):
             assert lost == case["lose"], results
             assert 0 < results["score"] < results["max_score"]
 
-            # 8. ...and releases the feedback.
+            # 8. The grading view of the submission works offline (MathJax from the Jupyter server).
+            steps.start("formgrader-grading-view")
+            teacher.goto(instructor.url(f"formgrader/gradebook/{ASSIGNMENT}/{ASSIGNMENT}"))
+            teacher.locator("a[href*='/formgrader/submissions/']").first.click()
+            teacher.locator("#notebook-container, .container").first.wait_for()
+            teacher.wait_for_function("() => window.MathJax && MathJax.loaded === true")
+            steps.done(teacher, full_page=False)
+
+            # 9. ...and releases the feedback.
+            teacher.goto(instructor.url("formgrader/manage_assignments"))
             steps.start("formgrader-feedback-released")
-            teacher.reload()
             modal = _formgrader_action(teacher, row, "release-feedback")
             steps.done(teacher)
             _close(modal)
 
-            # 9. The student fetches it and reads their score and the failed test's message.
+            # 10. The student fetches it and reads their score and the failed test's message.
             steps.start("assignment-list-feedback")
             learner.locator("#refresh_assignments_list").click()
             submitted = learner.locator("#submitted_assignments_list > .list_item", has_text=ASSIGNMENT)
