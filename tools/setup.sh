@@ -28,18 +28,24 @@ fi
 
 .venv/bin/python -m tools.prepare_models
 
-# The grading sandbox (tools/sandbox.py) needs bubblewrap. As root with apt-get (CI, a
-# fresh container) install Debian's package; anyone else is told why grading is unsandboxed.
-if command -v bwrap >/dev/null 2>&1; then
-    echo "[setup] sandbox: $(bwrap --version)"
-elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "[setup] sandbox: installing bubblewrap with apt-get"
+# Debian packages the course needs beyond pip, installed as root with apt-get (CI, a fresh
+# container); anyone else is told what is missing and what it costs.
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+apt_install() {
     export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null 2>&1; then
+    if ! apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1; then
         # A fresh image may have no package lists yet.
         apt-get update -qq >/dev/null 2>&1 || true
-        apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null 2>&1 || true
+        apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1 || true
     fi
+}
+
+# The grading sandbox (tools/sandbox.py) needs bubblewrap.
+if command -v bwrap >/dev/null 2>&1; then
+    echo "[setup] sandbox: $(bwrap --version)"
+elif can_apt; then
+    echo "[setup] sandbox: installing bubblewrap with apt-get"
+    apt_install bubblewrap
     if command -v bwrap >/dev/null 2>&1; then
         echo "[setup] sandbox: $(bwrap --version) installed"
     else
@@ -51,19 +57,19 @@ else
          "ask an administrator for 'apt-get install bubblewrap' (or your distribution's bubblewrap package)." \
          "Until then grading runs student code unsandboxed (see course/grading_security.md)" >&2
 fi
+
 # The browser test (tests/test_browser_roundtrip.py) drives Debian's Chromium with Playwright;
-# Playwright's own browser download is not reachable here. Optional for everyone but root.
+# Playwright's own browser download is not reachable here.
 if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
     echo "[setup] browser: chromium found"
-elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+elif can_apt; then
     echo "[setup] browser: installing chromium with apt-get (the browser test needs it)"
-    export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; then
-        apt-get update -qq >/dev/null 2>&1 || true
-        apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || true
+    apt_install chromium
+    if command -v chromium >/dev/null 2>&1; then
+        echo "[setup] browser: chromium installed"
+    else
+        echo "[setup] WARNING: 'apt-get install chromium' failed; the browser test will fail" >&2
     fi
-    command -v chromium >/dev/null 2>&1 && echo "[setup] browser: chromium installed" \
-        || echo "[setup] WARNING: 'apt-get install chromium' failed; the browser test will fail" >&2
 else
     echo "[setup] note: no chromium; the browser round-trip test is skipped (apt-get install chromium to run it)"
 fi
