@@ -109,3 +109,115 @@ def test_bare_string_after_visible_code_is_an_error():
     text = '# %% [tests id=t points=1]\nassert True\n"""note"""\n### BEGIN HIDDEN TESTS\nassert 1\n### END HIDDEN TESTS\n'
     with pytest.raises(nb.AuthoringError, match="bare string"):
         nb.parse(text)
+
+
+# --------------------------------------------------------------------------
+# Shared blocks: "# %% [define name=...]" written once, "# include: <name>" in each cell
+# --------------------------------------------------------------------------
+
+WITH_BLOCKS = '''# %% [define name=prelude]
+_type = (0).__class__.__class__
+_str = "".__class__
+
+# %% [define name=delegate]
+def __getattr__(self, name):
+    return getattr(self.inner, name)
+# %% [tests id=test_a_hidden points=1]
+"""Check a."""
+### BEGIN HIDDEN TESTS
+# include: prelude
+assert _type(a) is _str
+### END HIDDEN TESTS
+# %% [tests id=test_b_hidden points=1]
+"""Check b."""
+### BEGIN HIDDEN TESTS
+# include: prelude
+
+class _Wrapper:
+    # include: delegate
+assert _type(b) is _str
+### END HIDDEN TESTS
+# %% [code]
+print("no include here")
+'''
+
+
+def _cells(text):
+    return {c.get("id"): c.source for c in nb.parse(text).cells}
+
+
+def test_include_puts_the_block_in_each_asking_cell():
+    cells = _cells(WITH_BLOCKS)
+    assert list(cells) == ["test_a_hidden", "test_b_hidden", "cell-002"], "a define block is not a cell"
+    prelude = '_type = (0).__class__.__class__\n_str = "".__class__'
+    assert cells["test_a_hidden"] == ("# Check a.\n### BEGIN HIDDEN TESTS\n" + prelude
+                                      + "\nassert _type(a) is _str\n### END HIDDEN TESTS")
+    assert cells["test_b_hidden"] == ("# Check b.\n### BEGIN HIDDEN TESTS\n" + prelude + "\n\nclass _Wrapper:\n"
+                                      "    def __getattr__(self, name):\n        return getattr(self.inner, name)\n"
+                                      "assert _type(b) is _str\n### END HIDDEN TESTS")
+    assert "# include:" not in "".join(cells.values())
+    assert cells["cell-002"] == 'print("no include here")'
+
+
+def test_a_block_edited_once_changes_every_including_cell():
+    edited = WITH_BLOCKS.replace('_str = "".__class__', '_str, _int = "".__class__, (0).__class__')
+    before, after = _cells(WITH_BLOCKS), _cells(edited)
+    for grade_id in ("test_a_hidden", "test_b_hidden"):
+        assert '_str, _int = "".__class__, (0).__class__' in after[grade_id]
+        assert after[grade_id] == before[grade_id].replace('_str = "".__class__',
+                                                            '_str, _int = "".__class__, (0).__class__')
+    assert after["cell-002"] == before["cell-002"]
+
+
+def test_unknown_include_names_the_cell_and_the_known_blocks():
+    text = WITH_BLOCKS.replace("# include: prelude\nassert _type(a)", "# include: prelud\nassert _type(a)")
+    with pytest.raises(nb.AuthoringError) as caught:
+        nb.parse(text, name="ex.py")
+    message = str(caught.value)
+    assert "ex.py:11:" in message and "test_a_hidden" in message and "'prelud'" in message, message
+    assert "delegate, prelude" in message, message
+
+
+@pytest.mark.parametrize("text, message", [
+    ("# %% [define name=a]\nx = 1\n# %% [define name=a]\ny = 2\n# %% [code]\n# include: a\n", "defined twice"),
+    ("# %% [define name=a]\nx = 1\n# %% [code]\ny = 2\n", "included by no cell"),
+    ("# %% [define name=a]\n# include: b\n# %% [define name=b]\nx = 1\n# %% [code]\n# include: a\n",
+     "cannot include another block"),
+    ("# %% [define]\nx = 1\n", "needs name="),
+    ("# %% [code]\n# include: a\n", "blocks defined in this file: none"),
+])
+def test_bad_blocks_are_clear_errors(text, message):
+    with pytest.raises(nb.AuthoringError, match=message):
+        nb.parse(text)
+
+
+def _course_copy(tmp_path):
+    import shutil
+
+    for folder in ("authoring", "source"):
+        shutil.copytree(nb.REPO_ROOT / folder, tmp_path / folder)
+    return tmp_path
+
+
+def test_stale_notebooks_names_the_notebook_of_an_edited_authoring_file(tmp_path):
+    root = _course_copy(tmp_path)
+    assert nb.stale_notebooks(root) == []
+    edited = root / "authoring" / "exercise2.py"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("rebinds (builtins", "rebinds (built-ins", 1),
+                      encoding="utf-8")
+    assert nb.stale_notebooks(root) == ["source/exercise2/exercise2.ipynb"]
+    (root / "source" / "exercise1" / "exercise1.ipynb").unlink()
+    assert nb.stale_notebooks(root) == ["source/exercise1/exercise1.ipynb", "source/exercise2/exercise2.ipynb"]
+
+
+def test_grade_refuses_a_stale_source_and_writes_nothing(tmp_path, capsys):
+    from tools import grade
+
+    root = _course_copy(tmp_path)
+    edited = root / "authoring" / "exercise1.py"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n# %% [code]\nprint('new cell')\n", encoding="utf-8")
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    assert grade.main(["--course-root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "source/exercise1/exercise1.ipynb" in err and "make notebooks" in err, err
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before, "nothing may be written"

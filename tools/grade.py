@@ -140,6 +140,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     root = args.course_root.resolve()
+    if (root / "authoring").is_dir():    # grading must see what authoring/ says, not an older build
+        from tools.notebook_builder import stale_notebooks
+
+        stale = stale_notebooks(root)
+        if stale:
+            print(f"[grade] REFUSING TO GRADE: source/ is older than authoring/: {'; '.join(stale)}. "
+                  "Run `make notebooks` first. Nothing was graded or written.", file=sys.stderr)
+            return 2
     assignments = grading.source_assignments(root)
     if args.assignment:
         unknown = sorted(set(args.assignment) - set(assignments))

@@ -17,6 +17,24 @@ A tests cell starts with a one-line docstring ("Check that ..."). In a cell whos
 hidden, the built notebook has that line as a comment instead, so that the release's
 placeholder prints nothing when it runs.
 
+Shared blocks: code that several cells of one file carry word for word (the "trusted tools"
+prelude of hidden tests, a test double's method) is written once, in a block, and pulled into
+each cell that needs it by an include line::
+
+    # %% [define name=trusted_prelude]   a named block, not a cell; by convention at the top
+    import torch as _torch
+    ...
+    # %% [tests id=check_x points=2]
+    ### BEGIN HIDDEN TESTS
+    # include: trusted_prelude           replaced by the block's lines
+    ...
+
+An include line is ``# include: <name>`` alone on its line, in a code cell of any kind (not in
+a define block). Indented, it indents every non-blank line of the block as much (a method
+inside a class). The built notebook holds a full copy in each including cell: a hidden test
+must not lean on an object the student's code could have replaced. A name no block of the file
+defines, a block defined twice, and a block no cell includes are build errors.
+
 Usage: ``python -m tools.notebook_builder`` (all) or ``--check`` (fail if stale).
 """
 from __future__ import annotations
@@ -35,6 +53,9 @@ SOURCE_DIR = REPO_ROOT / "source"
 
 _MARKER = re.compile(r"^# %% \[(?P<kind>\w+)(?P<attrs>[^\]]*)\]\s*$")
 _KINDS = {"markdown", "code", "readonly", "solution", "tests"}
+_DEFINE = "define"
+_INCLUDE = re.compile(r"^(?P<indent>[ \t]*)# include: (?P<name>\S+)[ \t]*$")
+_NAME = re.compile(r"[A-Za-z0-9_\-]+")
 _KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
@@ -105,22 +126,85 @@ def _quiet_hidden_placeholder(source: str, where: str) -> str:
     return "\n".join(comment + lines[last.end_lineno:])
 
 
+def _sections(text: str, name: str) -> list[tuple[str, dict, str, int, list[str]]]:
+    """The file cut at its markers: (kind, attrs, where, first body line number, body lines)."""
+    sections, head = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _MARKER.match(line)
+        if match:
+            where = f"{name}:{number}"
+            kind = match["kind"]
+            if kind not in _KINDS and kind != _DEFINE:
+                raise AuthoringError(f"{where}: unknown cell kind {kind!r}; accepted: "
+                                     f"{', '.join(sorted(_KINDS))} (and {_DEFINE} name=... for a shared block)")
+            sections.append((kind, _parse_attrs(match["attrs"], where), where, number + 1, []))
+        elif sections:
+            sections[-1][4].append(line)
+        else:
+            head.append(line)
+    if any(line.strip() for line in head):
+        raise AuthoringError(f"{name}: text before the first '# %% [...]' marker")
+    return sections
+
+
+def _trimmed(lines: list[str]) -> list[str]:
+    lines = list(lines)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return lines
+
+
+def _blocks(sections, name: str) -> dict[str, list[str]]:
+    """The file's ``define`` blocks by name."""
+    blocks = {}
+    for kind, attrs, where, first, body in sections:
+        if kind != _DEFINE:
+            continue
+        block = attrs.get("name")
+        if set(attrs) != {"name"} or not _NAME.fullmatch(block):
+            raise AuthoringError(f"{where}: a define block needs name=<letters, digits, _ or -> and nothing else")
+        if block in blocks:
+            raise AuthoringError(f"{where}: block {block!r} is defined twice in {name}")
+        for offset, line in enumerate(body):
+            if _INCLUDE.match(line):
+                raise AuthoringError(f"{name}:{first + offset}: a define block cannot include another block")
+        blocks[block] = _trimmed(body)
+    return blocks
+
+
+def _expand(body: list[str], first: int, name: str, cell: str, blocks: dict, used: set) -> list[str]:
+    """A cell's lines with each ``# include: <name>`` line replaced by that block, indented alike."""
+    lines = []
+    for offset, line in enumerate(body):
+        match = _INCLUDE.match(line)
+        if not match:
+            lines.append(line)
+            continue
+        block = match["name"]
+        if block not in blocks:
+            known = ", ".join(sorted(blocks)) or "none (add a '# %% [define name=...]' block)"
+            raise AuthoringError(f"{name}:{first + offset}: {cell} includes unknown block {block!r}; "
+                                 f"blocks defined in this file: {known}")
+        used.add(block)
+        indent = match["indent"]
+        lines.extend(indent + text if text.strip() else text for text in blocks[block])
+    return lines
+
+
 def parse(text: str, name: str = "<authoring>") -> nbformat.NotebookNode:
     """Turn an authoring file's text into a notebook."""
-    cells, current, body = [], None, []
-
-    def flush():
-        if current is None:
-            if any(line.strip() for line in body):
-                raise AuthoringError(f"{name}: text before the first '# %% [...]' marker")
-            return
-        kind, attrs, where = current
+    sections = _sections(text, name)
+    blocks, used, cells = _blocks(sections, name), set(), []
+    for kind, attrs, where, first, body in sections:
+        if kind == _DEFINE:
+            continue
         meta = _nbgrader_meta(kind, attrs, where)
-        lines = list(body)
-        while lines and not lines[-1].strip():
-            lines.pop()
-        while lines and not lines[0].strip():
-            lines.pop(0)
+        if kind != "markdown":
+            cell_name = f"{kind} cell {attrs['id']!r}" if "id" in attrs else f"the {kind} cell at {where}"
+            body = _expand(body, first, name, cell_name, blocks, used)
+        lines = _trimmed(body)
         if kind == "markdown":
             bad = [l for l in lines if l and not (l == "#" or l.startswith("# "))]
             if bad:
@@ -137,19 +221,9 @@ def parse(text: str, name: str = "<authoring>") -> nbformat.NotebookNode:
             cell.metadata["nbgrader"] = meta
             cell.id = meta["grade_id"]
         cells.append(cell)
-
-    for number, line in enumerate(text.splitlines(), start=1):
-        match = _MARKER.match(line)
-        if match:
-            flush()
-            where = f"{name}:{number}"
-            kind = match["kind"]
-            if kind not in _KINDS:
-                raise AuthoringError(f"{where}: unknown cell kind {kind!r}; accepted: {', '.join(sorted(_KINDS))}")
-            current, body = (kind, _parse_attrs(match["attrs"], where), where), []
-        else:
-            body.append(line)
-    flush()
+    unused = sorted(set(blocks) - used)
+    if unused:
+        raise AuthoringError(f"{name}: block(s) {unused} defined but included by no cell")
 
     ids = [c.metadata["nbgrader"]["grade_id"] for c in cells if "nbgrader" in c.metadata]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -166,9 +240,9 @@ def parse(text: str, name: str = "<authoring>") -> nbformat.NotebookNode:
     return notebook
 
 
-def target_for(authoring_file: Path) -> Path:
+def target_for(authoring_file: Path, source_dir: Path = SOURCE_DIR) -> Path:
     assignment = authoring_file.stem
-    return SOURCE_DIR / assignment / f"{assignment}.ipynb"
+    return source_dir / assignment / f"{assignment}.ipynb"
 
 
 def render(authoring_file: Path) -> str:
@@ -188,6 +262,27 @@ def build_all(check: bool = False) -> list[Path]:
             if not check:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text, encoding="utf-8")
+    return stale
+
+
+def stale_notebooks(root: Path) -> list[str]:
+    """The notebooks of ``root/source/`` that ``root/authoring/`` would build differently.
+
+    Paths relative to ``root`` (``source/<a>/<a>.ipynb``), with the reason where the authoring
+    file does not build at all; empty when source/ is up to date or there is no authoring/.
+    """
+    root = Path(root)
+    stale = []
+    for authoring_file in sorted((root / "authoring").glob("*.py")):
+        target = target_for(authoring_file, root / "source")
+        shown = target.relative_to(root).as_posix()
+        try:
+            text = render(authoring_file)
+        except AuthoringError as error:
+            stale.append(f"{shown} (authoring/{authoring_file.name} does not build: {error})")
+            continue
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            stale.append(shown)
     return stale
 
 
