@@ -1,3 +1,31 @@
+# %% [define name=trusted_prelude]
+# Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
+# from torch's immutable C types with overrides and modes switched off, so nothing the notebook
+# rebinds (builtins, torch.*, torch.Tensor methods, math.*, F.*) can answer for this test.
+import torch as _torch
+_type, _float, _int, _list = (0).__class__.__class__, (0.0).__class__, (0).__class__, [].__class__
+_T, _VF, _raw = _torch._C.TensorBase, _torch._C._VariableFunctions, _torch._C.DisableTorchFunction
+
+def _vals(t):
+    """A tensor's values as real Python numbers: a (nested) list, or a number for a 0-dim tensor."""
+    with _raw():
+        return _T.tolist(t)
+
+def _near(got, want, rel, abs_tol=0.0):
+    """Whether the real number got lies within rel * |want| + abs_tol of want."""
+    tol = rel * (want if want >= 0 else -want) + abs_tol
+    return -tol <= _float(got) - want <= tol
+
+# %% [define name=delegate_to_inner]
+def __getattr__(self, name):
+    try:
+        return super().__getattr__(name)
+    except AttributeError:
+        inner = self.__dict__.get("_modules", {}).get("inner")
+        if inner is None:
+            raise
+        return getattr(inner, name)
+
 # %% [markdown]
 # # Exercise 2: loss and perplexity, measured correctly
 #
@@ -195,22 +223,7 @@ print("NextTokenDataset: visible tests passed")
 # %% [tests id=test_next_token_dataset_hidden points=2]
 """Check NextTokenDataset on a longer sequence, with a tensor input, through a DataLoader, and at its edges."""
 ### BEGIN HIDDEN TESTS
-# Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
-# from torch's immutable C types with overrides and modes switched off, so nothing the notebook
-# rebinds (builtins, torch.*, torch.Tensor methods, math.*, F.*) can answer for this test.
-import torch as _torch
-_type, _float, _int, _list = (0).__class__.__class__, (0.0).__class__, (0).__class__, [].__class__
-_T, _VF, _raw = _torch._C.TensorBase, _torch._C._VariableFunctions, _torch._C.DisableTorchFunction
-
-def _vals(t):
-    """A tensor's values as real Python numbers: a (nested) list, or a number for a 0-dim tensor."""
-    with _raw():
-        return _T.tolist(t)
-
-def _near(got, want, rel, abs_tol=0.0):
-    """Whether the real number got lies within rel * |want| + abs_tol of want."""
-    tol = rel * (want if want >= 0 else -want) + abs_tol
-    return -tol <= _float(got) - want <= tol
+# include: trusted_prelude
 
 from torch.utils.data import DataLoader as _DataLoader
 
@@ -413,22 +426,7 @@ print("cross_entropy_from_logits: visible tests passed")
 # %% [tests id=test_cross_entropy_from_logits_hidden points=3]
 """Check cross_entropy_from_logits against torch on several shapes, a custom ignore_index, large logits and gradients."""
 ### BEGIN HIDDEN TESTS
-# Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
-# from torch's immutable C types with overrides and modes switched off, so nothing the notebook
-# rebinds (builtins, torch.*, torch.Tensor methods, math.*, F.*) can answer for this test.
-import torch as _torch
-_type, _float, _int, _list = (0).__class__.__class__, (0.0).__class__, (0).__class__, [].__class__
-_T, _VF, _raw = _torch._C.TensorBase, _torch._C._VariableFunctions, _torch._C.DisableTorchFunction
-
-def _vals(t):
-    """A tensor's values as real Python numbers: a (nested) list, or a number for a 0-dim tensor."""
-    with _raw():
-        return _T.tolist(t)
-
-def _near(got, want, rel, abs_tol=0.0):
-    """Whether the real number got lies within rel * |want| + abs_tol of want."""
-    tol = rel * (want if want >= 0 else -want) + abs_tol
-    return -tol <= _float(got) - want <= tol
+# include: trusted_prelude
 
 import torch.nn.functional as _F
 
@@ -628,22 +626,7 @@ print("train_step: visible tests passed")
 # %% [tests id=test_train_step_hidden points=3]
 """Check train_step's behaviour: training mode, the loss before the update, and each call one step along its own batch's gradient."""
 ### BEGIN HIDDEN TESTS
-# Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
-# from torch's immutable C types with overrides and modes switched off, so nothing the notebook
-# rebinds (builtins, torch.*, torch.Tensor methods, math.*, F.*) can answer for this test.
-import torch as _torch
-_type, _float, _int, _list = (0).__class__.__class__, (0.0).__class__, (0).__class__, [].__class__
-_T, _VF, _raw = _torch._C.TensorBase, _torch._C._VariableFunctions, _torch._C.DisableTorchFunction
-
-def _vals(t):
-    """A tensor's values as real Python numbers: a (nested) list, or a number for a 0-dim tensor."""
-    with _raw():
-        return _T.tolist(t)
-
-def _near(got, want, rel, abs_tol=0.0):
-    """Whether the real number got lies within rel * |want| + abs_tol of want."""
-    tol = rel * (want if want >= 0 else -want) + abs_tol
-    return -tol <= _float(got) - want <= tol
+# include: trusted_prelude
 
 from transformers import AutoModelForCausalLM as _AutoLM
 
@@ -681,14 +664,7 @@ class _SpyLM(_torch.nn.Module):
     def forward(self, *args, **kwargs):
         self.modes.append(self.inner.training)
         return self.inner(*args, **kwargs)
-    def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            inner = self.__dict__.get("_modules", {}).get("inner")
-            if inner is None:
-                raise
-            return getattr(inner, name)
+    # include: delegate_to_inner
 
 def _loss_now(model, batch):
     """Mean cross-entropy of the model on the batch now: float64 log-softmax, summed in Python."""
@@ -896,22 +872,7 @@ print("evaluate_perplexity: visible tests passed")
 # %% [tests id=test_evaluate_perplexity_hidden points=4]
 """Check evaluate_perplexity against an independent per-text computation on a model with widely varying losses."""
 ### BEGIN HIDDEN TESTS
-# Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
-# from torch's immutable C types with overrides and modes switched off, so nothing the notebook
-# rebinds (builtins, torch.*, torch.Tensor methods, math.*, F.*) can answer for this test.
-import torch as _torch
-_type, _float, _int, _list = (0).__class__.__class__, (0.0).__class__, (0).__class__, [].__class__
-_T, _VF, _raw = _torch._C.TensorBase, _torch._C._VariableFunctions, _torch._C.DisableTorchFunction
-
-def _vals(t):
-    """A tensor's values as real Python numbers: a (nested) list, or a number for a 0-dim tensor."""
-    with _raw():
-        return _T.tolist(t)
-
-def _near(got, want, rel, abs_tol=0.0):
-    """Whether the real number got lies within rel * |want| + abs_tol of want."""
-    tol = rel * (want if want >= 0 else -want) + abs_tol
-    return -tol <= _float(got) - want <= tol
+# include: trusted_prelude
 
 import torch.nn.functional as _F
 from transformers import AutoModelForCausalLM as _AutoLM, AutoTokenizer as _AutoTok
@@ -940,14 +901,7 @@ class _ScaledLM(_torch.nn.Module):
             loss = _F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
                                     labels[:, 1:].reshape(-1).to(logits.device), ignore_index=-100)
         return _Out(loss=loss, logits=logits)
-    def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            inner = self.__dict__.get("_modules", {}).get("inner")
-            if inner is None:
-                raise
-            return getattr(inner, name)
+    # include: delegate_to_inner
 
 def _reference(inner, scale, tok, texts, max_length=None):
     """Independent computation: one text at a time, no padding, float64 log-softmax, sums in Python."""
@@ -1014,22 +968,7 @@ assert _n == _ref_n_d and _near(_loss, _ref_loss_d, 1e-4), "device='cpu' changes
 # %% [tests id=test_evaluate_perplexity_no_grad points=2]
 """Check that evaluation runs in batches of batch_size texts, without gradients, and leaves the model in eval mode."""
 ### BEGIN HIDDEN TESTS
-# Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
-# from torch's immutable C types with overrides and modes switched off, so nothing the notebook
-# rebinds (builtins, torch.*, torch.Tensor methods, math.*, F.*) can answer for this test.
-import torch as _torch
-_type, _float, _int, _list = (0).__class__.__class__, (0.0).__class__, (0).__class__, [].__class__
-_T, _VF, _raw = _torch._C.TensorBase, _torch._C._VariableFunctions, _torch._C.DisableTorchFunction
-
-def _vals(t):
-    """A tensor's values as real Python numbers: a (nested) list, or a number for a 0-dim tensor."""
-    with _raw():
-        return _T.tolist(t)
-
-def _near(got, want, rel, abs_tol=0.0):
-    """Whether the real number got lies within rel * |want| + abs_tol of want."""
-    tol = rel * (want if want >= 0 else -want) + abs_tol
-    return -tol <= _float(got) - want <= tol
+# include: trusted_prelude
 
 from transformers import AutoModelForCausalLM as _AutoLM, AutoTokenizer as _AutoTok
 
@@ -1060,14 +999,7 @@ class _SpyLM(_torch.nn.Module):
         out = self.inner(*args, **kwargs)
         self.calls.append((_requires_grad(out.logits), self.inner.training, _rows(out.logits)))
         return out
-    def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            inner = self.__dict__.get("_modules", {}).get("inner")
-            if inner is None:
-                raise
-            return getattr(inner, name)
+    # include: delegate_to_inner
 
 _tok = _AutoTok.from_pretrained(helpers.TINY_DIR)
 _spy = _SpyLM(_AutoLM.from_pretrained(helpers.TINY_DIR, dtype=_torch.float32))
@@ -1265,22 +1197,7 @@ print("sliding_window_perplexity: visible tests passed")
 # %% [tests id=test_sliding_window_perplexity_hidden points=4]
 """Check sliding_window_perplexity against a direct per-window, token-by-token computation."""
 ### BEGIN HIDDEN TESTS
-# Trusted tools (the rules: course/grading_security.md). Types come from literals, tensor values
-# from torch's immutable C types with overrides and modes switched off, so nothing the notebook
-# rebinds (builtins, torch.*, torch.Tensor methods, math.*, F.*) can answer for this test.
-import torch as _torch
-_type, _float, _int, _list = (0).__class__.__class__, (0.0).__class__, (0).__class__, [].__class__
-_T, _VF, _raw = _torch._C.TensorBase, _torch._C._VariableFunctions, _torch._C.DisableTorchFunction
-
-def _vals(t):
-    """A tensor's values as real Python numbers: a (nested) list, or a number for a 0-dim tensor."""
-    with _raw():
-        return _T.tolist(t)
-
-def _near(got, want, rel, abs_tol=0.0):
-    """Whether the real number got lies within rel * |want| + abs_tol of want."""
-    tol = rel * (want if want >= 0 else -want) + abs_tol
-    return -tol <= _float(got) - want <= tol
+# include: trusted_prelude
 
 import torch.nn.functional as _F
 from transformers import AutoModelForCausalLM as _AutoLM, AutoTokenizer as _AutoTok
@@ -1317,14 +1234,7 @@ class _ScaledLM(_torch.nn.Module):
             loss = _F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
                                     labels[:, 1:].reshape(-1).to(logits.device), ignore_index=-100)
         return _Out(loss=loss, logits=logits)
-    def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            inner = self.__dict__.get("_modules", {}).get("inner")
-            if inner is None:
-                raise
-            return getattr(inner, name)
+    # include: delegate_to_inner
 
 def _direct(inner, scale, ids, max_length, stride):
     """Token t is scored in the first window [b, b + max_length) that contains it, with the
