@@ -1,3 +1,46 @@
+# %% [define name=fresh_module]
+def _fresh(name):
+    """A new instance of a built-in module: what a submission replaced on the imported one is original here."""
+    _spec = _ilu.find_spec(name)
+    _module = _spec.loader.create_module(_spec)
+    _spec.loader.exec_module(_module)
+    return _module
+
+# %% [define name=true_number]
+def _num(value, what):
+    """The true value of an int, float or numpy scalar (a subclass's overridden methods are ignored)."""
+    for _c in _mro(_type(value)):
+        if _c is _float:
+            return _float.__float__(value)
+        if _c is _int:
+            return _int.__int__(value)
+        if _name(_c) == "generic" and not _flags(_c) & 512:  # numpy.generic, a C type
+            return _num(_c.item(value), what)
+    assert False, f"{what} must be a number, got {_name(_type(value))}"
+
+# %% [define name=is_png]
+def _is_png(path):
+    try:
+        _fd = _posix.open(path, _posix.O_RDONLY)
+    except:  # noqa: E722 (no exception name a submission could rebind)
+        return False
+    try:
+        return _posix.read(_fd, 8) == b"\x89PNG\r\n\x1a\n"
+    finally:
+        _posix.close(_fd)
+
+# %% [define name=enter_scratch_dir]
+_home = _posix.getcwd()
+_scratch = _home + "/.hidden-test-" + _str(_clock.perf_counter_ns())
+_posix.mkdir(_scratch)
+_posix.chdir(_scratch)
+
+# %% [define name=leave_scratch_dir]
+_posix.chdir(_home)
+_plt.close("all")
+import shutil as _shutil
+_shutil.rmtree(_scratch, ignore_errors=True)
+
 # %% [markdown]
 # # Exercise 1: generation latency, throughput and INT8 quantization
 #
@@ -339,12 +382,7 @@ except BaseException as _caught:
     _RuntimeError = _caught.__class__
 
 
-def _fresh(name):
-    """A new instance of a built-in module: what a submission replaced on the imported one is original here."""
-    _spec = _ilu.find_spec(name)
-    _module = _spec.loader.create_module(_spec)
-    _spec.loader.exec_module(_module)
-    return _module
+# include: fresh_module
 
 
 _StringIO = _fresh("_io").StringIO
@@ -571,24 +609,10 @@ _C = _torch._C
 _TB, _VF = _C.TensorBase, _C._VariableFunctions
 
 
-def _fresh(name):
-    """A new instance of a built-in module: what a submission replaced on the imported one is original here."""
-    _spec = _ilu.find_spec(name)
-    _module = _spec.loader.create_module(_spec)
-    _spec.loader.exec_module(_module)
-    return _module
+# include: fresh_module
 
 
-def _num(value, what):
-    """The true value of an int, float or numpy scalar (a subclass's overridden methods are ignored)."""
-    for _c in _mro(_type(value)):
-        if _c is _float:
-            return _float.__float__(value)
-        if _c is _int:
-            return _int.__int__(value)
-        if _name(_c) == "generic" and not _flags(_c) & 512:  # numpy.generic, a C type
-            return _num(_c.item(value), what)
-    assert False, f"{what} must be a number, got {_name(_type(value))}"
+# include: true_number
 
 
 def _on_gpu(tensor):
@@ -928,24 +952,10 @@ _float, _int, _str, _list = (0.0).__class__, (0).__class__, "".__class__, [].__c
 _mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags__", "__name__"))
 
 
-def _fresh(name):
-    """A new instance of a built-in module: what a submission replaced on the imported one is original here."""
-    _spec = _ilu.find_spec(name)
-    _module = _spec.loader.create_module(_spec)
-    _spec.loader.exec_module(_module)
-    return _module
+# include: fresh_module
 
 
-def _num(value, what):
-    """The true value of an int, float or numpy scalar (a subclass's overridden methods are ignored)."""
-    for _c in _mro(_type(value)):
-        if _c is _float:
-            return _float.__float__(value)
-        if _c is _int:
-            return _int.__int__(value)
-        if _name(_c) == "generic" and not _flags(_c) & 512:  # numpy.generic, a C type
-            return _num(_c.item(value), what)
-    assert False, f"{what} must be a number, got {_name(_type(value))}"
+# include: true_number
 
 
 def _column(frame, key):
@@ -961,15 +971,7 @@ def _n_tokens(tokenizer, text):
     return _list.__len__(_ids)
 
 
-def _is_png(path):
-    try:
-        _fd = _posix.open(path, _posix.O_RDONLY)
-    except:  # noqa: E722 (no exception name a submission could rebind)
-        return False
-    try:
-        return _posix.read(_fd, 8) == b"\x89PNG\r\n\x1a\n"
-    finally:
-        _posix.close(_fd)
+# include: is_png
 
 
 _posix, _clock = _fresh("posix"), _fresh("time")
@@ -999,19 +1001,13 @@ def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, warm
             "avg_latency_per_token_ms": 1000.0 * _latency / _tokens}
 
 
-_home = _posix.getcwd()
-_scratch = _home + "/.hidden-test-" + _str(_clock.perf_counter_ns())
-_posix.mkdir(_scratch)
-_posix.chdir(_scratch)
+# include: enter_scratch_dir
 try:
     _frame = run_for_varied_lengths(None, _tok, [16, 48, 160], 5, 3, use_cache=False)
     _plots = [_is_png(_scratch + "/artifacts/" + _f) for _f in ("prompt_length_latency.png", "prompt_length_throughput.png")]
 finally:
     time_generate = _saved_time_generate
-    _posix.chdir(_home)
-    _plt.close("all")
-    import shutil as _shutil
-    _shutil.rmtree(_scratch, ignore_errors=True)
+    # include: leave_scratch_dir
 assert _list.__len__(_calls) == 9, f"3 lengths x 3 repeats = 9 timed runs through time_generate, got {_list.__len__(_calls)}"
 for _c in _calls:
     assert _c["max_new_tokens"] == 5, "max_new_tokens must be the same at every length"
@@ -1179,24 +1175,10 @@ _dtype_of = _torch._C.TensorBase.dtype.__get__
 _device_of = _torch._C.TensorBase.device.__get__
 
 
-def _fresh(name):
-    """A new instance of a built-in module: what a submission replaced on the imported one is original here."""
-    _spec = _ilu.find_spec(name)
-    _module = _spec.loader.create_module(_spec)
-    _spec.loader.exec_module(_module)
-    return _module
+# include: fresh_module
 
 
-def _num(value, what):
-    """The true value of an int, float or numpy scalar (a subclass's overridden methods are ignored)."""
-    for _c in _mro(_type(value)):
-        if _c is _float:
-            return _float.__float__(value)
-        if _c is _int:
-            return _int.__int__(value)
-        if _name(_c) == "generic" and not _flags(_c) & 512:  # numpy.generic, a C type
-            return _num(_c.item(value), what)
-    assert False, f"{what} must be a number, got {_name(_type(value))}"
+# include: true_number
 
 
 def _text(value, what):
@@ -1213,15 +1195,7 @@ def _column(frame, key, read):
     return [read(_v, key) for _v in _values]
 
 
-def _is_png(path):
-    try:
-        _fd = _posix.open(path, _posix.O_RDONLY)
-    except:  # noqa: E722 (no exception name a submission could rebind)
-        return False
-    try:
-        return _posix.read(_fd, 8) == b"\x89PNG\r\n\x1a\n"
-    finally:
-        _posix.close(_fd)
+# include: is_png
 
 
 _posix, _clock = _fresh("posix"), _fresh("time")
@@ -1242,10 +1216,7 @@ def time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, warm
             "avg_latency_per_token_ms": 1000.0 * _latency / _tokens}
 
 
-_home = _posix.getcwd()
-_scratch = _home + "/.hidden-test-" + _str(_clock.perf_counter_ns())
-_posix.mkdir(_scratch)
-_posix.chdir(_scratch)
+# include: enter_scratch_dir
 try:
     _frame = run_varied_precision([_str(_helpers.TINY_DIR)], "cpu", "Same prompt for all", 4, 3)
     _chart = _is_png(_scratch + "/artifacts/precision_sweep.png")
@@ -1256,10 +1227,7 @@ try:
     _calls_meta, _calls = _calls, _calls_sweep
 finally:
     time_generate = _saved_time_generate
-    _posix.chdir(_home)
-    _plt.close("all")
-    import shutil as _shutil
-    _shutil.rmtree(_scratch, ignore_errors=True)
+    # include: leave_scratch_dir
 assert _list.__len__(_calls) == 9, f"3 precisions x 3 repeats = 9 timed runs, got {_list.__len__(_calls)}"
 for _c in _calls:
     assert _c["prompt"] == "Same prompt for all", "every arm must time the same prompt"
@@ -1414,24 +1382,10 @@ _float, _int, _str, _list = (0.0).__class__, (0).__class__, "".__class__, [].__c
 _mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags__", "__name__"))
 
 
-def _fresh(name):
-    """A new instance of a built-in module: what a submission replaced on the imported one is original here."""
-    _spec = _ilu.find_spec(name)
-    _module = _spec.loader.create_module(_spec)
-    _spec.loader.exec_module(_module)
-    return _module
+# include: fresh_module
 
 
-def _num(value, what):
-    """The true value of an int, float or numpy scalar (a subclass's overridden methods are ignored)."""
-    for _c in _mro(_type(value)):
-        if _c is _float:
-            return _float.__float__(value)
-        if _c is _int:
-            return _int.__int__(value)
-        if _name(_c) == "generic" and not _flags(_c) & 512:  # numpy.generic, a C type
-            return _num(_c.item(value), what)
-    assert False, f"{what} must be a number, got {_name(_type(value))}"
+# include: true_number
 
 
 def _matmul_counts(model_obj):
@@ -1729,16 +1683,7 @@ _C = _torch._C
 _TB, _VF = _C.TensorBase, _C._VariableFunctions
 
 
-def _num(value, what):
-    """The true value of an int, float or numpy scalar (a subclass's overridden methods are ignored)."""
-    for _c in _mro(_type(value)):
-        if _c is _float:
-            return _float.__float__(value)
-        if _c is _int:
-            return _int.__int__(value)
-        if _name(_c) == "generic" and not _flags(_c) & 512:  # numpy.generic, a C type
-            return _num(_c.item(value), what)
-    assert False, f"{what} must be a number, got {_name(_type(value))}"
+# include: true_number
 
 
 def _entry(mapping, key, what):
