@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchmarks.common import course_copy, row
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import REPO_ROOT
 
 
 def main(repeats: int = 2) -> list[dict]:

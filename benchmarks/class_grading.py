@@ -27,7 +27,7 @@ from pathlib import Path
 
 from benchmarks.common import course_copy, row
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import REPO_ROOT
 PARTS = ("nbgrader_config.py", "source", "release", "submitted")
 
 

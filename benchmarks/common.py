@@ -8,7 +8,7 @@ import statistics
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import REPO_ROOT
 
 
 def pin_threads(n: int | None = None) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from benchmarks.common import median_time, pin_threads, row
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import REPO_ROOT
 
 
 def main() -> list[dict]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchmarks.common import row
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import REPO_ROOT
 
 
 def execute(assignment: str, out_dir: Path, profile: str = "full", timeout_s: int = 1800):

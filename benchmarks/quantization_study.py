@@ -44,11 +44,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # run as a script: make `benchmarks` and `helpers` importable
-    sys.path.insert(0, str(REPO_ROOT))
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # run as a script: make `benchmarks` and `helpers` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, row  # noqa: E402
+from helpers.paths import REPO_ROOT  # noqa: E402
 
 NAME = "quantization_study"
 THREADS = 2

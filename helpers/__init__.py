@@ -1,29 +1,36 @@
 """Course helpers: devices, models, timing tools, texts, plots and artifacts.
 
-Import it before transformers: when the hub does not answer, importing
-helpers switches on offline mode so hub ids fail at once instead of waiting
-for network time-outs (see ``helpers.hub``).
+Import it before transformers: when the hub does not answer, helpers switches on offline mode
+so hub ids fail at once instead of waiting for network time-outs (see ``helpers.hub``). The hub
+is probed once, just before the first import of a hub library (``transformers``,
+``huggingface_hub``, ``optimum``), or at once when one is already imported.
+
+The names below are loaded on first use, so ``import helpers.paths`` (the tools, tests and
+benchmarks) stays light: no torch, no network.
 
 The graded functions (``_resolve_dtype``, ``time_generate``,
 ``evaluate_perplexity``...) are not here: students write them.
 """
 from __future__ import annotations
 
+import importlib
+
 from . import hub as _hub
 
-_hub.ensure_fast_offline()
+_hub.probe_before_hub_imports()
 
-from .device import describe_device, device_type, pick_device, synchronize  # noqa: E402
-from .models import (  # noqa: E402
-    EMBEDDED_DIR, HUB_MODEL_ID, TINY_DIR, ModelLoadError, first_loadable, load_causal_lm,
-    model_candidates, model_label,
-)
-from .texts import BASE_PROMPT, EDGE_PROMPTS, EVAL_TEXTS, REFERENCE_PROMPT, eval_texts, long_text  # noqa: E402
-from .profile import Profile, get_profile, profile_name  # noqa: E402
-from .reporting import (  # noqa: E402
-    axis_label, artifacts_dir, plot_bars, plot_metric, results_frame, save_figure, save_table,
-)
-from .timing import Timer, repeat, summarize  # noqa: E402
+_SOURCES = {
+    "device": ("describe_device", "device_type", "pick_device", "synchronize"),
+    "models": ("EMBEDDED_DIR", "HUB_MODEL_ID", "TINY_DIR", "ModelLoadError", "first_loadable",
+               "load_causal_lm", "model_candidates", "model_label"),
+    "texts": ("BASE_PROMPT", "EDGE_PROMPTS", "EVAL_TEXTS", "REFERENCE_PROMPT", "eval_texts", "long_text"),
+    "profile": ("Profile", "get_profile", "profile_name"),
+    "reporting": ("axis_label", "artifacts_dir", "plot_bars", "plot_metric", "results_frame",
+                  "save_figure", "save_table"),
+    "timing": ("Timer", "repeat", "summarize"),
+}
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
+_SUBMODULES = {"device", "hub", "models", "paths", "profile", "quantization", "reporting", "texts", "timing"}
 
 __all__ = [
     "BASE_PROMPT", "EDGE_PROMPTS", "EVAL_TEXTS", "REFERENCE_PROMPT", "eval_texts", "long_text",
@@ -33,3 +40,18 @@ __all__ = [
     "plot_bars", "plot_metric", "profile_name", "repeat", "results_frame", "save_figure",
     "save_table", "summarize", "synchronize",
 ]
+
+
+def __getattr__(name: str):
+    if name in _MODULE_OF:
+        value = getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)

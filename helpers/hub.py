@@ -55,3 +55,28 @@ def ensure_fast_offline(timeout_s: float = 2.0) -> bool:
         _set_offline()
     _state["offline"] = offline
     return offline
+
+
+HUB_LIBRARIES = ("huggingface_hub", "transformers", "optimum")
+
+
+class _ProbeBeforeHubImport:
+    """A ``sys.meta_path`` finder that finds nothing: it runs the probe the first time a hub
+    library is about to be imported (it stays in the list, idle, so that the list importlib is
+    walking does not change under it)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if "offline" not in _state and fullname.partition(".")[0] in HUB_LIBRARIES:
+            ensure_fast_offline()
+        return None
+
+
+def probe_before_hub_imports() -> None:
+    """Have ``ensure_fast_offline()`` run before the first hub library is imported: at once when
+    one already is, else just before it is (so that importing helpers alone probes nothing)."""
+    if "offline" in _state:
+        return
+    if any(name in sys.modules for name in HUB_LIBRARIES):
+        ensure_fast_offline()
+    elif not any(isinstance(finder, _ProbeBeforeHubImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _ProbeBeforeHubImport())

@@ -14,7 +14,7 @@ import nbformat
 
 from tools import grading
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import REPO_ROOT
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 
 

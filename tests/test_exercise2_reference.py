@@ -17,7 +17,7 @@ import nbformat
 import pytest
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import REPO_ROOT
 NOTEBOOK = REPO_ROOT / "source" / "exercise2" / "exercise2.ipynb"
 SOLUTION_CELLS = ("cross_entropy_from_logits", "evaluate_perplexity", "sliding_window_perplexity")
 REL_TOL = 5e-5  # 4 significant figures

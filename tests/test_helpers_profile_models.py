@@ -166,3 +166,26 @@ def test_hub_probe_is_bounded_in_time(monkeypatch):
     start = time.perf_counter()
     assert hub.hub_reachable(timeout_s=0.5) is False
     assert time.perf_counter() - start < 2
+
+
+def test_paths_import_is_light_and_the_probe_precedes_the_hub_libraries():
+    """``import helpers.paths`` (tools, tests, benchmarks) loads no torch and probes nothing; the hub
+    probe runs once, just before transformers is first imported, so offline mode is on in time."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "import helpers.paths, helpers.hub as hub\n"
+        "assert 'torch' not in sys.modules and 'offline' not in hub._state, sys.modules.keys()\n"
+        "hub.hub_reachable = lambda timeout_s=2.0: False\n"
+        "import helpers\n"
+        "assert helpers.Timer and 'offline' not in hub._state\n"
+        "import transformers, huggingface_hub.constants as c\n"
+        "assert hub._state == {'offline': True} and os.environ['HF_HUB_OFFLINE'] == '1'\n"
+        "assert c.HF_HUB_OFFLINE and transformers.utils.is_offline_mode()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from tools import grading, roster as roster_module
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import REPO_ROOT
 
 
 def _backup_gradebook(course_root: Path) -> None:

@@ -16,11 +16,10 @@ from __future__ import annotations
 import importlib
 import re
 import sys
-from pathlib import Path
 
 import nbformat
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import REPO_ROOT
 STUDENTS = ("alice", "bob")
 _MARKER_LINE = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 

@@ -49,7 +49,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import REPO_ROOT
 COURSE_DIR = REPO_ROOT / "course"
 OUTPUTS_DIR = COURSE_DIR / "outputs"
 FIGURES_DIR = COURSE_DIR / "figures"

@@ -62,8 +62,6 @@ from traitlets.config import Configurable
 
 from nbgrader.preprocessors import Execute
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
 # Files of /etc that Python and its libraries read; the rest of /etc stays out.
 ETC_FILES = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd",
              "group", "hosts", "mime.types", "fonts", "ssl/certs", "ca-certificates", "os-release",

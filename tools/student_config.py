@@ -16,7 +16,7 @@ from pathlib import Path
 
 from traitlets.config.loader import PyFileConfigLoader
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import REPO_ROOT
 MARKER = "# written by python -m tools.student_config"
 
 
