@@ -24,3 +24,12 @@ def clean_profile_env(monkeypatch):
     monkeypatch.delenv("COURSE_PROFILE", raising=False)
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     return monkeypatch
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Tests that leave something to look at (the browser test's screenshots) say where, pass or fail."""
+    for status in ("passed", "failed"):
+        for report in terminalreporter.getreports(status):
+            for name, value in report.user_properties:
+                if name == "look at":
+                    terminalreporter.write_line(f"{report.nodeid} ({status}): {value}")

@@ -160,6 +160,7 @@ def test_round_trip_through_formgrader_and_assignment_list(tmp_path, request):
 
     shutil.rmtree(SCREENSHOT_DIR, ignore_errors=True)
     SCREENSHOT_DIR.mkdir(parents=True)
+    request.node.user_properties.append(("look at", f"screenshots and steps.json in {SCREENSHOT_DIR}"))
     steps = Steps(SCREENSHOT_DIR)
     course = Course(tmp_path / "course", [ASSIGNMENT])
     student_dir = tmp_path / "student"
@@ -305,10 +306,6 @@ def test_round_trip_through_formgrader_and_assignment_list(tmp_path, request):
         finally:
             browser.close()
 
-    lines = [f"  {name:<34} {seconds:7.1f} s" for name, seconds in steps.times.items()]
     (SCREENSHOT_DIR / "steps.json").write_text(json.dumps(steps.times, indent=1) + "\n")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"\n[browser round trip] screenshots and steps.json in {SCREENSHOT_DIR}")
-        for line in lines:
-            reporter.write_line(line)
+    request.node.user_properties.append(
+        ("look at", "step times: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.times.items())))
