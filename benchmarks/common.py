@@ -8,6 +8,7 @@ import statistics
 import time
 from pathlib import Path
 
+from helpers.cpu import cpuinfo
 from helpers.paths import REPO_ROOT
 
 
@@ -23,15 +24,7 @@ def pin_threads(n: int | None = None) -> int:
 def machine() -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpuinfo().get("model name", platform.processor() or platform.machine())
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
     return f"{cpu}, {os.cpu_count()} cores{gpu}; torch {torch.__version__}, {torch.get_num_threads()} threads"
 

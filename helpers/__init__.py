@@ -30,7 +30,7 @@ _SOURCES = {
     "timing": ("Timer", "repeat", "summarize"),
 }
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
-_SUBMODULES = {"device", "hub", "models", "paths", "profile", "quantization", "reporting", "texts", "timing"}
+_SUBMODULES = {"cpu", "device", "hub", "models", "paths", "profile", "quantization", "reporting", "texts", "timing"}
 
 __all__ = [
     "BASE_PROMPT", "EDGE_PROMPTS", "EVAL_TEXTS", "REFERENCE_PROMPT", "eval_texts", "long_text",

@@ -43,6 +43,8 @@ import time
 import warnings
 from pathlib import Path
 
+from .cpu import cpu_flags
+
 ONNX_FILE = "model.onnx"
 QUANTIZED_FILE = "model_quantized.onnx"  # the name ORTQuantizer gives its output
 
@@ -136,18 +138,6 @@ def dir_size_mb(path: Path | str) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
 
-def _cpu_flags() -> set[str]:
-    """CPU feature flags from /proc/cpuinfo (Linux); an empty set elsewhere."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def cpu_instruction_set() -> str:
     """The int8 instruction set ONNX Runtime can use here: avx512_vnni, avx512, avx2 or arm64.
 
@@ -158,7 +148,7 @@ def cpu_instruction_set() -> str:
     machine = platform.machine().lower()
     if machine in ("arm64", "aarch64") or machine.startswith("armv8"):
         return "arm64"
-    flags = _cpu_flags()
+    flags = cpu_flags()
     if not flags:  # not Linux: ask torch what it dispatches to
         try:
             import torch

@@ -167,15 +167,11 @@ def _version(name):
         return _md.version(name)
     except _md.PackageNotFoundError:
         return None
-_cpu, _flags = _platform.processor() or _platform.machine(), []
-try:
-    with open("/proc/cpuinfo") as _handle:
-        _info = _handle.read().splitlines()
-    _cpu = next((l.split(":", 1)[1].strip() for l in _info if l.startswith("model name")), _cpu)
-    _all = set(next((l.split(":", 1)[1].split() for l in _info if l.startswith("flags")), []))
-    _flags = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8") if f in _all]
-except OSError:
-    pass
+from helpers.cpu import cpuinfo as _cpuinfo
+_info = _cpuinfo()
+_cpu = _info.get("model name", _platform.processor() or _platform.machine())
+_all = set(_info.get("flags", "").split())
+_flags = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8") if f in _all]
 print(_json.dumps({
     "cpu": _cpu, "cpu_flags": _flags, "cores": _os.cpu_count(), "torch_threads": _torch.get_num_threads(),
     "gpu": _torch.cuda.get_device_name(0) if _torch.cuda.is_available() else None,
