@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # run as a script: make `benchmarks` and `tests` importable
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # run as a script: make `benchmarks` and `tools` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, pin_threads, row  # noqa: E402
@@ -36,7 +36,7 @@ def main() -> list[dict]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tests.test_exercise2_reference import (
+    from tools.exercise2_reference import (
         REL_TOL, kv_cache_perplexity, kv_cache_sliding_perplexity, load_solution,
     )
 
