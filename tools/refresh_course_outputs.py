@@ -40,16 +40,16 @@ import argparse
 import datetime as _dt
 import hashlib
 import json
-import os
 import platform
 import re
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from helpers.paths import REPO_ROOT
+from tools import notebook_run
+
 COURSE_DIR = REPO_ROOT / "course"
 OUTPUTS_DIR = COURSE_DIR / "outputs"
 FIGURES_DIR = COURSE_DIR / "figures"
@@ -218,31 +218,14 @@ def execute(exercise: str, work_root: Path, profile: str = "full", timeout_s: in
     Returns (executed notebook, machine description, results state, total seconds, folder).
     """
     import nbformat
-    from nbclient import NotebookClient
 
-    work = Path(work_root) / exercise
-    shutil.copytree(REPO_ROOT / "source" / exercise, work, ignore=shutil.ignore_patterns("artifacts"))
-    path = work / f"{exercise}.ipynb"
-    notebook = nbformat.read(path, as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(_PROBE_SOURCE, metadata={"tags": [_PROBE_TAG]}))
-    notebook.cells.append(nbformat.v4.new_code_cell(_STATE_SOURCE, metadata={"tags": [_PROBE_TAG]}))
-    env_before = os.environ.get("COURSE_PROFILE")
-    os.environ["COURSE_PROFILE"] = profile
-    os.environ.pop("NBGRADER_EXECUTION", None)
-    try:
-        client = NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
-                                resources={"metadata": {"path": str(work)}}, record_timing=True)
-        start = time.perf_counter()
-        client.execute()
-        total = time.perf_counter() - start
-    finally:
-        if env_before is None:
-            os.environ.pop("COURSE_PROFILE", None)
-        else:
-            os.environ["COURSE_PROFILE"] = env_before
+    probes = [nbformat.v4.new_code_cell(source, metadata={"tags": [_PROBE_TAG]})
+              for source in (_PROBE_SOURCE, _STATE_SOURCE)]
+    notebook, total, work = notebook_run.run_copy(exercise, work_root, profile, timeout_s,
+                                                  extra_cells=probes, unset_env=("NBGRADER_EXECUTION",))
     state = json.loads(_stdout(notebook.cells.pop()).strip().splitlines()[-1])
     machine = json.loads(_stdout(notebook.cells.pop()).strip().splitlines()[-1])
-    nbformat.write(notebook, path)
+    nbformat.write(notebook, work / f"{exercise}.ipynb")
     return notebook, machine, state, total, work
 
 
@@ -258,22 +241,8 @@ def _stdout(cell) -> str:
 
 def section_seconds(notebook) -> list[dict]:
     """Wall time per level-1/2 markdown section, summed from nbclient's per-cell timings."""
-    sections: list[dict] = [{"section": "set-up", "seconds": 0.0}]
-    for cell in notebook.cells:
-        if cell.cell_type == "markdown":
-            heading = next((line.lstrip("#").strip() for line in cell.source.splitlines()
-                            if line.startswith("# ") or line.startswith("## ")), None)
-            if heading:
-                sections.append({"section": heading, "seconds": 0.0})
-            continue
-        timing = cell.get("metadata", {}).get("execution", {})
-        begin, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
-        if begin and end:
-            seconds = (_dt.datetime.fromisoformat(end.replace("Z", "+00:00"))
-                       - _dt.datetime.fromisoformat(begin.replace("Z", "+00:00"))).total_seconds()
-            sections[-1]["seconds"] += seconds
-    for s in sections:
-        s["seconds"] = round(s["seconds"], 2)
+    sections = [{"section": name, "seconds": round(seconds, 2)}
+                for name, seconds in notebook_run.section_seconds(notebook, first="set-up")]
     return [s for s in sections if s["seconds"] > 0 or s["section"] != "set-up"]
 
 
