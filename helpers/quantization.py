@@ -23,7 +23,8 @@ group at a time to see which layer type is sensitive).
 
 On the embedded SmolLM2-135M, measured by ``benchmarks/quantization_study.py``:
 quantizing activations costs a lot of perplexity, weight-only 8-bit almost
-none; see that script and /work/shared/NOTES.md for figures.
+none; that script prints the figures with their method (run it with
+``python -m benchmarks --all``), and course/exercise1_solution_walkthrough.md discusses them.
 
 Every function that writes a folder writes it into a temporary sibling first
 and renames it at the end, so an interrupted run never leaves a half-written
