@@ -10,35 +10,15 @@ solution's (another aggregation, another padding side, another way to mask).
 """
 from __future__ import annotations
 
-from tests.pipeline import cell_by_id, read_source
+from tests.cases.table import Table
 
 ASSIGNMENT = "exercise2"
-_SOURCE = read_source(ASSIGNMENT)
-
-
-def _solution(grade_id: str) -> str:
-    return cell_by_id(_SOURCE, grade_id).source
-
-
-def _mistake(name: str, grade_id: str, edits: list[tuple[str, str]], lose: list[str]) -> dict:
-    source = _solution(grade_id)
-    for old, new in edits:
-        count = source.count(old)
-        if count != 1:
-            raise ValueError(f"case {name}: expected exactly one {old!r} in cell {grade_id}, found {count}")
-        source = source.replace(old, new)
-    return {"name": name, "cell": grade_id, "source": source, "expect": "lose", "lose": lose}
-
-
-def _correct(name: str, grade_id: str, source: str) -> dict:
-    return {"name": name, "cell": grade_id, "source": source, "expect": "full"}
+_TABLE = Table(ASSIGNMENT)
+_solution, _mistake, _correct = _TABLE.solution, _TABLE.mistake, _TABLE.correct
 
 
 def _tampered(name: str, mistake: str, patch: str, lose: list[str]) -> dict:
-    """The planted mistake ``mistake`` with ``patch`` in front: library functions replaced so that
-    naive tests would pass it. The hardened hidden tests (course/grading_security.md) must not."""
-    case = next(c for c in CASES if c["name"] == mistake)
-    return {**case, "name": name, "source": patch + case["source"], "lose": lose}
+    return Table.tampered(CASES, name, mistake, patch, lose)
 
 
 DS = "next_token_dataset"
