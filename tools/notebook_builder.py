@@ -47,7 +47,7 @@ from pathlib import Path
 
 import nbformat
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import REPO_ROOT
 AUTHORING_DIR = REPO_ROOT / "authoring"
 SOURCE_DIR = REPO_ROOT / "source"
 
