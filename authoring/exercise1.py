@@ -2000,7 +2000,7 @@ def run_quantization_exercise(model, tokenizer, model_id, device=DEVICE, profile
 
     print(f"== baseline and variants: {gen['max_new_tokens']} new tokens, greedy, batch 1, "
           f"median of {profile.repeats}; perplexity on {len(texts)} texts ==")
-    model_dir = Path(model_id) if Path(model_id).is_dir() else Path(helpers.model_candidates()[-1])
+    model_dir = helpers.local_model_dir(model_id)  # the weights `model` came from (a hub id: its cached copy)
     baseline_size = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
     rows = [measure("pytorch float32", model, DTYPE_LABEL, device, baseline_size)]
     lap("baseline")

