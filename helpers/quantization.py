@@ -19,7 +19,9 @@ type can be measured without building an ONNX model per type.
 
 ``matmul_groups`` names the MatMul nodes by layer type, so that a variant can
 quantize only some of them (for instance only the linear projections, or one
-group at a time to see which layer type is sensitive).
+group at a time to see which layer type is sensitive). The groups are the Llama family's
+projection names; a model whose layers are named otherwise is refused with
+``UnsupportedModelError`` naming its model type (``require_projection_layers``).
 
 On the embedded SmolLM2-135M, measured by ``benchmarks/quantization_study.py``:
 quantizing activations costs a lot of perplexity, weight-only 8-bit almost
@@ -49,8 +51,15 @@ from .cpu import cpu_flags
 ONNX_FILE = "model.onnx"
 QUANTIZED_FILE = "model_quantized.onnx"  # the name ORTQuantizer gives its output
 
-# Every MatMul of an exported Llama-family decoder falls in exactly one group.
+# Every MatMul of an exported Llama-family decoder falls in exactly one group. The group names
+# are the module names of that family's linear layers (LlamaAttention.q_proj ... LlamaMLP.down_proj),
+# which the export keeps in its node names. They are a checked requirement, not an assumption:
+# matmul_groups and simulated_dynamic_int8 raise UnsupportedModelError, naming the model type,
+# when the model actually loaded lacks one of them (require_projection_layers).
 PROJECTION_GROUPS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# Model types (config.json "model_type") known to name their layers so; others are accepted when
+# their layers carry the names too.
+PROJECTION_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 GROUPS = PROJECTION_GROUPS + ("lm_head", "other")
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP_PROJECTIONS = ("gate_proj", "up_proj", "down_proj")
@@ -399,6 +408,36 @@ _PROJECTION_RE = re.compile(r"(?:^|[/.])(" + "|".join(PROJECTION_GROUPS) + r")(?
 _LM_HEAD_RE = re.compile(r"(?:^|[/.])lm_head(?:[/.]|$)")
 
 
+class UnsupportedModelError(ValueError):
+    """The model lacks the layer names that the quantization groups are made of."""
+
+
+def _model_type_near(onnx_path: Path) -> str:
+    """``model_type`` from the config.json beside an ONNX file ("unknown" without one)."""
+    try:
+        return str(json.loads((Path(onnx_path).parent / "config.json").read_text()).get("model_type", "unknown"))
+    except (OSError, ValueError, AttributeError):
+        return "unknown"
+
+
+def require_projection_layers(layer_names, model_type, where: str, wanted=PROJECTION_GROUPS) -> None:
+    """Raise ``UnsupportedModelError`` unless every group in ``wanted`` names some layer.
+
+    ``layer_names``: MatMul node names of an export, or module names of a PyTorch model;
+    a group matches a whole path part (``.../self_attn/q_proj/MatMul``, ``model.layers.0.self_attn.q_proj``).
+    The message names the model type and what is supported.
+    """
+    found = {matmul_group(str(name)) for name in layer_names}
+    missing = [group for group in wanted if group not in found]
+    if missing:
+        raise UnsupportedModelError(
+            f"{where}: a model of type {model_type!r} has no layer named {', '.join(missing)}. "
+            f"The quantization groups are the projection names of the Llama family "
+            f"({', '.join(PROJECTION_GROUPS)}), which model types {', '.join(PROJECTION_MODEL_TYPES)} use. "
+            "For another architecture quantize every MatMul (groups=None), or map its layer names "
+            "onto these groups in helpers/quantization.py.")
+
+
 def matmul_group(node_name: str) -> str:
     """The group of one MatMul node, from its name (e.g. ``/model/layers.3/mlp/up_proj/MatMul``)."""
     match = _PROJECTION_RE.search(node_name)
@@ -416,7 +455,9 @@ def matmul_groups(onnx_path: Path) -> dict[str, list[str]]:
     down_proj lm_head other``. ``other`` holds the attention products
     (queries x keys, weights x values), the rotary-embedding product and
     anything unrecognised. Every MatMul is in exactly one group, in graph order.
-    ``onnx_path``: an ONNX file, or a folder holding ``model.onnx``.
+    ``onnx_path``: an ONNX file, or a folder holding ``model.onnx``. Raises
+    ``UnsupportedModelError`` (naming the ``model_type`` of the config.json beside it) when a
+    projection group would be empty: the model does not name its layers as the Llama family does.
     """
     onnx_path = Path(onnx_path)
     if onnx_path.is_dir():
@@ -427,6 +468,8 @@ def matmul_groups(onnx_path: Path) -> dict[str, list[str]]:
     for node in _load_graph(onnx_path).node:
         if node.op_type == "MatMul":
             groups[matmul_group(node.name)].append(node.name)
+    require_projection_layers([node for name in PROJECTION_GROUPS for node in groups[name]],
+                              _model_type_near(onnx_path), f"the MatMuls of {onnx_path}")
     return groups
 
 
@@ -733,10 +776,11 @@ def simulated_dynamic_int8(model, groups):
     if unknown or not groups:
         raise ValueError(f"cannot simulate group(s) {unknown or groups}; accepted: {', '.join(SIMULATED_GROUPS)} "
                          "(the attention products are not nn.Linear layers)")
-    chosen = [module for name, module in model.named_modules()
-              if isinstance(module, nn.Linear) and name.rsplit(".", 1)[-1] in groups]
-    if not chosen:
-        raise ValueError(f"the model has no nn.Linear layer named like {groups}")
+    linear = [(name, module) for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+    model_type = getattr(getattr(model, "config", None), "model_type", None) or type(model).__name__
+    require_projection_layers([name for name, _ in linear], model_type,
+                              f"simulated_dynamic_int8({', '.join(groups)})", wanted=groups)
+    chosen = [module for name, module in linear if name.rsplit(".", 1)[-1] in groups]
 
     def rounded_forward(layer, weight):
         return lambda x: F.linear(fake_quantize_activation_uint8(x), weight, layer.bias)
@@ -757,7 +801,8 @@ copy_side_files = _copy_side_files
 
 
 __all__ = [
-    "ATTENTION_PROJECTIONS", "CALIBRATION_TEXTS", "GROUPS", "MLP_PROJECTIONS", "ONNX_FILE", "PROJECTION_GROUPS", "QUANTIZED_FILE",
+    "ATTENTION_PROJECTIONS", "CALIBRATION_TEXTS", "GROUPS", "MLP_PROJECTIONS", "ONNX_FILE", "PROJECTION_GROUPS",
+    "PROJECTION_MODEL_TYPES", "QUANTIZED_FILE", "UnsupportedModelError", "require_projection_layers",
     "calibration_dataset", "copy_side_files", "cpu_instruction_set", "cpu_quantization_config", "dir_size_mb", "export_onnx",
     "fake_quantize_activation_uint8", "fake_quantize_weight_int8", "is_complete_export", "load_ort", "matmul_group",
     "matmul_groups", "nodes_in", "nodes_outside", "ort_num_threads", "quiet", "quantize_dynamic", "quantize_static",

@@ -189,6 +189,49 @@ def test_node_selection_helpers(onnx_dir):
         q.nodes_in(groups, ["qproj"])
 
 
+def _gpt2_like_export(folder: Path) -> Path:
+    """A two-MatMul ONNX graph named as GPT-2 names its layers, with a config.json that says gpt2."""
+    from onnx import TensorProto, helper
+
+    folder.mkdir()
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [0.0] * 16)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="/transformer/h.0/attn/c_attn/MatMul"),
+             helper.make_node("MatMul", ["h", "w"], ["y"], name="/transformer/h.0/mlp/c_fc/MatMul")]
+    graph = helper.make_graph(nodes, "gpt2_like", [x], [y], initializer=[weight])
+    onnx.save(helper.make_model(graph), str(folder / "model.onnx"))
+    (folder / "config.json").write_text('{"model_type": "gpt2"}')
+    return folder
+
+
+def test_projection_names_are_a_checked_requirement_of_the_export(tmp_path, onnx_dir):
+    """Check that a model whose layers are not named like Llama's is refused by name, not quietly
+    put in "other" (which would quantize nothing, or everything, without a word)."""
+    other = _gpt2_like_export(tmp_path / "gpt2_like")
+    with pytest.raises(q.UnsupportedModelError, match=r"type 'gpt2' has no layer named q_proj.*llama"):
+        q.matmul_groups(other)
+    with pytest.raises(q.UnsupportedModelError, match="gpt2"):
+        q.quantize_dynamic(other, tmp_path / "int8", groups=["up_proj"])
+    assert q.quantize_dynamic(other, tmp_path / "all", groups=None) == tmp_path / "all", \
+        "every MatMul (groups=None) needs no layer names"
+    assert q.matmul_groups(onnx_dir)["q_proj"], "the course's own (Llama) export passes the check"
+
+
+def test_projection_names_are_a_checked_requirement_of_the_pytorch_model():
+    """Check that simulated_dynamic_int8 names the model type when a requested layer type is absent."""
+    from types import SimpleNamespace
+
+    model = torch.nn.ModuleDict({"q_proj": torch.nn.Linear(4, 4), "c_fc": torch.nn.Linear(4, 4)})
+    model.config = SimpleNamespace(model_type="gpt2")
+    with q.simulated_dynamic_int8(model, ["q_proj"]) as n_layers:  # the layer it has: fine
+        assert n_layers == 1
+    with pytest.raises(q.UnsupportedModelError, match=r"type 'gpt2' has no layer named up_proj\b"):
+        with q.simulated_dynamic_int8(model, ["q_proj", "up_proj"]):
+            pass
+    assert "forward" not in model["q_proj"].__dict__, "nothing is left patched after the refusal"
+
+
 # ---------------------------------------------------------------- static INT8
 
 @pytest.fixture(scope="module")
