@@ -6,7 +6,7 @@ setup:
 
 # Main job: regenerate release/ from source/, autograde submitted/, print grades.
 grade: setup
-	.venv/bin/python -m tools.grade
+	.venv/bin/python -m grader
 
 # All tests (unit tests of helpers, notebook contracts, the real nbgrader pipeline).
 test: setup

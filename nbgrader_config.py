@@ -10,15 +10,15 @@ import sys
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 
 COURSE_ROOT = os.path.dirname(os.path.abspath(__file__))
-# The course's own preprocessors below live in tools/: importable from the nbgrader
-# command line and the formgrader too, not only from `python -m tools.grade`.
+# The course's own preprocessors below live in grader/: importable from the nbgrader
+# command line and the formgrader too, not only from `python -m grader`.
 if COURSE_ROOT not in sys.path:
     sys.path.append(COURSE_ROOT)
 
 c.CourseDirectory.course_id = "llm-generation-perf"
 c.CourseDirectory.root = COURSE_ROOT
 # One sqlite gradebook at the course root. sqlite is not safe for several
-# graders writing at once: tools/grade.py serialises all gradebook writes.
+# graders writing at once: grader/gradebook.py serialises all gradebook writes.
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db")
 
 # nbgrader's exchange (release -> fetch -> submit -> collect -> feedback, from JupyterLab's
@@ -75,22 +75,22 @@ c.LimitOutput.max_traceback = 60
 c.OverwriteCells.add_missing_cells = True
 
 # A copied test cell (nbgrader #1083) is graded, not refused: nbgrader's DeduplicateIds is
-# replaced by one that keeps the copy matching the release (tools/duplicate_cells.py).
+# replaced by one that keeps the copy matching the release (grader/duplicate_cells.py).
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
-    "tools.duplicate_cells.DeduplicateGradeCells",
+    "grader.duplicate_cells.DeduplicateGradeCells",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
 # Feedback must not reveal hidden tests or mark schemes: ClearHiddenTests empties their
-# source, HideTestCode their traces in outputs (tracebacks, printed code; tools/hidden_tests.py).
+# source, HideTestCode their traces in outputs (tracebacks, printed code; grader/hidden_tests.py).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbgrader.preprocessors.ClearMarkScheme",
-    "tools.hidden_tests.HideTestCode",
+    "grader.hidden_tests.HideTestCode",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
@@ -108,7 +108,7 @@ c.HTMLExporter.extra_template_basedirs = [
 # (a lazy value) and logs "Formgrader config is not serializable" on every page: turn the panel off.
 c.FormgradeExtension.debug = False
 
-# The sandbox around every autograded kernel (tools/sandbox.py; what it stops and what it
+# The sandbox around every autograded kernel (grader/sandbox.py; what it stops and what it
 # cannot: course/grading_security.md). These are its defaults, written out to be easy to
 # find and change. A submission that reaches a limit is stopped and graded on what ran.
 c.Sandbox.memory_limit_mb = 6144     # per process (address space) and, with cgroups, in total

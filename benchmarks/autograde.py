@@ -12,18 +12,18 @@ from helpers.paths import REPO_ROOT
 
 
 def main(repeats: int = 2) -> list[dict]:
-    from tools import grading
+    from grader import pipeline
     from tools.throwaway_course import Course
 
     rows = []
-    assignments = grading.source_assignments(REPO_ROOT)
+    assignments = pipeline.source_assignments(REPO_ROOT)
     with tempfile.TemporaryDirectory() as tmp:
         course = Course(Path(tmp) / "course", assignments)
         for assignment in assignments:
             course.submit("solution", assignment, course.source_notebook(assignment))
             times = []
             for _ in range(repeats):
-                with grading.quiet_stdio():
+                with pipeline.quiet_stdio():
                     result = course.grade("solution", assignment)
                 times.append(result.seconds)
             rows.append(row("autograde", f"{assignment}: one submission, fast profile",
@@ -35,12 +35,12 @@ def main(repeats: int = 2) -> list[dict]:
         # The example class exactly as the main command grades it, on a copy of the course.
         copy = course_copy(Path(tmp) / "class")
         if (copy / "submitted").is_dir():
-            from tools import grade
+            from grader import __main__ as grade
 
             start = time.perf_counter()
-            with grading.quiet_stdio():
+            with pipeline.quiet_stdio():
                 grade.main(["--course-root", str(copy)])
-            n = len(grading.discover_submissions(copy))
+            n = len(pipeline.discover_submissions(copy))
             rows.append(row("autograde", f"example class ({n} submissions), release + grade + feedback",
-                            time.perf_counter() - start, "s", "one run of `python -m tools.grade` on a copy"))
+                            time.perf_counter() - start, "s", "one run of `python -m grader` on a copy"))
     return rows

@@ -1,6 +1,6 @@
 """Grading the example class: sequential vs parallel, and what the sandbox costs.
 
-Four runs of ``python -m tools.grade --no-feedback`` (release included) on fresh
+Four runs of ``python -m grader --no-feedback`` (release included) on fresh
 copies of the course (new gradebook each time), so they differ only in the
 setting measured:
 
@@ -32,34 +32,34 @@ PARTS = ("nbgrader_config.py", "source", "release", "submitted")
 
 
 def _grade_seconds(root: Path, *args: str) -> tuple[float, list]:
-    from tools import grade, grading
+    from grader import __main__ as grade, pipeline
 
     start = time.perf_counter()
-    with grading.quiet_stdio():
+    with pipeline.quiet_stdio():
         status = grade.main(["--course-root", str(root), "--no-feedback", *args])
     seconds = time.perf_counter() - start
     if status != 0:
-        raise RuntimeError(f"tools.grade {' '.join(args)} exited {status}")
-    return seconds, grading.discover_submissions(root)
+        raise RuntimeError(f"python -m grader {' '.join(args)} exited {status}")
+    return seconds, pipeline.discover_submissions(root)
 
 
 def main() -> list[dict]:
-    from tools import grading, sandbox
+    from grader import dispatch, pipeline, sandbox
 
     rows = []
     if sandbox.unavailable_reason():
         raise RuntimeError(f"sandbox unavailable ({sandbox.unavailable_reason()}): run `make setup`")
     with tempfile.TemporaryDirectory() as tmp:
         seq_root = course_copy(Path(tmp) / "seq", PARTS)
-        grading.SANDBOX_REPORTS.clear()   # one worker: grading runs in this process and reports here
+        pipeline.SANDBOX_REPORTS.clear()   # one worker: grading runs in this process and reports here
         sequential, pairs = _grade_seconds(seq_root, "--workers", "1", "--sandbox", "on")
         peaks = {}
-        for (_, assignment, _), report in grading.SANDBOX_REPORTS.items():
+        for (_, assignment, _), report in pipeline.SANDBOX_REPORTS.items():
             peaks[assignment] = max(peaks.get(assignment, 0.0), report.peak_memory_mb)
         with open(seq_root / "grades.csv", newline="") as handle:
             graded = list(csv.DictReader(handle))
         n = len(pairs)
-        workers = grading.default_workers(n, REPO_ROOT)
+        workers = dispatch.default_workers(n, REPO_ROOT)
         parallel, _ = _grade_seconds(course_copy(Path(tmp) / "par", PARTS), "--sandbox", "on")
         # Sequential again with each kernel on one thread, the share a parallel worker gets: on a
         # machine with few cores this isolates the scaling from the cores one kernel can use.
@@ -69,7 +69,7 @@ def main() -> list[dict]:
         finally:
             os.environ.pop("COURSE_SANDBOX_THREADS", None)
         bare, _ = _grade_seconds(course_copy(Path(tmp) / "bare", PARTS), "--workers", "1", "--sandbox", "off")
-    method = f"one run of tools.grade --no-feedback on a fresh copy ({n} submissions)"
+    method = f"one run of python -m grader --no-feedback on a fresh copy ({n} submissions)"
     for assignment in sorted({r["assignment"] for r in graded}):
         times = [float(r["seconds"]) for r in graded if r["assignment"] == assignment]
         rows.append(row("class grading", f"{assignment}: one submission, fast profile, sandboxed",

@@ -31,11 +31,11 @@ def section_times(notebook) -> dict[str, float]:
 
 
 def main() -> list[dict]:
-    from tools import grading
+    from grader import pipeline
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for assignment in grading.source_assignments(REPO_ROOT):
+        for assignment in pipeline.source_assignments(REPO_ROOT):
             _, sections, total = execute(assignment, Path(tmp))
             rows.append(row("full run", f"{assignment}: whole notebook, full profile", total, "s",
                             "one nbclient run of the solution on the embedded model"))

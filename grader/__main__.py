@@ -1,24 +1,24 @@
 """The course's main job: regenerate releases, autograde every submission, report grades.
 
-    python -m tools.grade                    # everything under source/ and submitted/
-    python -m tools.grade --assignment exercise2 --student alice
-    python -m tools.grade --workers 1        # one submission at a time
-    python -m tools.grade --sandbox off      # trusted code only: no sandbox
+    python -m grader                    # everything under source/ and submitted/
+    python -m grader --assignment exercise2 --student alice
+    python -m grader --workers 1        # one submission at a time
+    python -m grader --sandbox off      # trusted code only: no sandbox
 
 Steps: (0) each assignment's own solution is graded first, in the same sandbox and
 profile; unless it gets full marks the command refuses to grade (exit status 3, nothing
-written; ``tools/solution_check.py``, a pass is remembered per environment); (1)
+written; ``grader/solution_check.py``, a pass is remembered per environment); (1)
 ``release/<a>`` regenerated from ``source/<a>`` for every assignment (replaced only when
 generation succeeds); (2) every
 ``submitted/<student>/<assignment>/`` autograded into ``autograded/``, with
 feedback in ``feedback/<student>/<a>/`` (HTML without any hidden-test code, and
 ``results.json`` with the per-test results), after the roster ``students.csv`` (names,
 emails, LMS ids; checked before anything is written, exit status 2 if bad) is imported into
-the gradebook (``tools/roster.py``); (3) ``grades.csv`` (one
+the gradebook (``grader/roster.py``); (3) ``grades.csv`` (one
 ``points:<test>`` column per test) written, with ``grades_canvas.csv`` and ``grades_moodle.csv``
 for an LMS import, and a table printed. Submissions are graded in parallel, as many at
 once as there are cores (gradebook writes take turns), each kernel inside
-the sandbox of ``tools/sandbox.py`` where bubblewrap works; without it the
+the sandbox of ``grader/sandbox.py`` where bubblewrap works; without it the
 command grades unsandboxed and says so loudly (see
 ``course/grading_security.md``). A submission that cannot be graded is reported
 with its reason and the others still run; running again gives the same
@@ -29,27 +29,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
-from tools import grading, roster as roster_module
+from grader import dispatch, pipeline, reports, roster as roster_module
+from grader.gradebook import _backup_gradebook, ensure_gradebook, gradebook_assignments
 
 from helpers.paths import REPO_ROOT
 
 
-def _backup_gradebook(course_root: Path) -> None:
-    # A copy taken before grading, so a crash mid-run can never cost the old grades.
-    db = course_root / "gradebook.db"
-    if db.exists():
-        tmp = course_root / "gradebook.db.bak.tmp"
-        shutil.copy2(db, tmp)
-        tmp.replace(course_root / "gradebook.db.bak")
-
-
 def _announce_sandbox(sandbox) -> None:
-    from tools import sandbox as sandbox_module
+    from grader import sandbox as sandbox_module
 
     if sandbox is False:
         print("[grade] WARNING: --sandbox off: student code runs with your rights "
@@ -76,10 +67,10 @@ def _announce_sandbox(sandbox) -> None:
 
 
 def _solutions_pass(root: Path, assignments: list[str], sandbox, workers: int | None) -> bool:
-    """Grade each assignment's own solution first (tools/solution_check.py); False: refuse to grade."""
-    from tools import solution_check
+    """Grade each assignment's own solution first (grader/solution_check.py); False: refuse to grade."""
+    from grader import solution_check
 
-    with grading.quiet_stdio(keep_stdout=True):
+    with pipeline.quiet_stdio(keep_stdout=True):
         checks = solution_check.check_solutions(root, assignments, sandbox=sandbox, workers=workers)
     for check in checks:
         how = "remembered from an earlier check" if check.cached else f"{check.seconds:.1f} s"
@@ -104,7 +95,7 @@ def _import_roster(root: Path, roster, pairs) -> None:
     if roster is None:
         print(f"[roster] no {roster_module.ROSTER_FILE}: students are known by their ids only", flush=True)
         return
-    grading.ensure_gradebook(root)
+    ensure_gradebook(root)
     count = roster_module.import_roster(roster, root / "gradebook.db")
     print(f"[roster] {count} student(s) from {roster.path.name} in the gradebook", flush=True)
     unknown = roster.unknown(students)
@@ -121,12 +112,12 @@ def _write_lms_exports(root: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Release, autograde and report grades.")
+    parser = argparse.ArgumentParser(prog="python -m grader", description="Release, autograde and report grades.")
     parser.add_argument("--course-root", type=Path, default=REPO_ROOT, help="course folder (default: this repository)")
     parser.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
     parser.add_argument("--student", action="append", help="only this student (repeatable)")
     parser.add_argument("--no-release", action="store_true", help="skip regenerating release/")
-    parser.add_argument("--no-feedback", action="store_true", help="skip feedback HTML")
+    parser.add_argument("--no-feedback", action="store_true", help="skip feedback (the HTML pages and results.json)")
     parser.add_argument("--csv", type=Path, default=None, help="where to write grades (default: <course>/grades.csv)")
     parser.add_argument("--roster", type=Path, default=None,
                         help=f"the students' names, emails and LMS ids, imported into the gradebook before "
@@ -148,7 +139,7 @@ def main(argv=None) -> int:
             print(f"[grade] REFUSING TO GRADE: source/ is older than authoring/: {'; '.join(stale)}. "
                   "Run `make notebooks` first. Nothing was graded or written.", file=sys.stderr)
             return 2
-    assignments = grading.source_assignments(root)
+    assignments = pipeline.source_assignments(root)
     if args.assignment:
         unknown = sorted(set(args.assignment) - set(assignments))
         if unknown:
@@ -164,16 +155,16 @@ def main(argv=None) -> int:
             return 2
 
     started = time.perf_counter()
-    grading.start_worker_server()    # its imports overlap with the releases below
+    dispatch.start_worker_server()    # its imports overlap with the releases below
     sandbox = {"auto": "auto", "on": True, "off": False}[args.sandbox]
     _announce_sandbox(sandbox)
-    pairs = [(s, a) for s, a in grading.discover_submissions(root)
+    pairs = [(s, a) for s, a in pipeline.discover_submissions(root)
              if (not args.assignment or a in args.assignment) and (not args.student or s in args.student)]
     graded_assignments = sorted({a for _, a in pairs} & set(assignments))
     if args.no_release:
         # Autograde reads each assignment's grade cells from the gradebook, which only a release
         # writes there: without one, every submission would fail with nbgrader's generic error.
-        unknown = sorted(set(graded_assignments) - grading.gradebook_assignments(root))
+        unknown = sorted(set(graded_assignments) - gradebook_assignments(root))
         if unknown:
             print(f"[grade] --no-release: the gradebook does not know {', '.join(unknown)} yet; "
                   "run once without --no-release to register it", file=sys.stderr)
@@ -184,8 +175,8 @@ def main(argv=None) -> int:
     if not args.no_release:
         for assignment in assignments:
             t0 = time.perf_counter()
-            with grading.quiet_stdio():
-                result = grading.generate_release(root, assignment)
+            with pipeline.quiet_stdio():
+                result = pipeline.generate_release(root, assignment)
             if result["success"]:
                 print(f"[release] release/{assignment}/ regenerated ({time.perf_counter() - t0:.1f} s)")
             else:
@@ -195,7 +186,7 @@ def main(argv=None) -> int:
 
     _backup_gradebook(root)
     _import_roster(root, roster, pairs)
-    workers = args.workers or grading.default_workers(len(pairs), root)
+    workers = args.workers or dispatch.default_workers(len(pairs), root)
     if pairs:
         print(f"[grade] {len(pairs)} submission(s), {workers} at a time", flush=True)
 
@@ -203,14 +194,14 @@ def main(argv=None) -> int:
         print(f"[grade] {row.student}/{row.assignment}: {row.status}, {row.score:g}/{row.max_score:g} "
               f"({row.seconds:.1f} s){' - ' + row.reason if row.reason else ''}", flush=True)
 
-    with grading.quiet_stdio(keep_stdout=True):
-        rows = grading.grade_submissions(root, pairs, workers=workers, feedback=not args.no_feedback,
+    with pipeline.quiet_stdio(keep_stdout=True):
+        rows = dispatch.grade_submissions(root, pairs, workers=workers, feedback=not args.no_feedback,
                                          sandbox=sandbox, on_row=progress)
 
     print()
-    print(grading.format_table(rows))
+    print(reports.format_table(rows))
     if rows:
-        csv_path = grading.write_grades_csv(rows, args.csv or root / "grades.csv")
+        csv_path = reports.write_grades_csv(rows, args.csv or root / "grades.csv")
         print(f"\ngrades written to {csv_path}; feedback in {root / 'feedback'}/")
         _write_lms_exports(root)
     print(f"total: {len(rows)} submission(s) in {time.perf_counter() - started:.1f} s")

@@ -1,44 +1,28 @@
 """The instructor's pipeline on nbgrader: release, autograde, feedback, grades.
 
-Used by ``tools/grade.py`` (the main command) and by the pipeline tests, so
+Used by ``grader/__main__.py`` (the main command) and by the pipeline tests, so
 the tests grade exactly the way the course does. Every step is per
 assignment or per submission and reports failures instead of raising, so one
 bad submission never stops the others.
 
-Each submission's kernel runs in the sandbox of ``tools/sandbox.py``.
-``grade_submissions`` grades several at once in worker processes; every
+Each submission's kernel runs in the sandbox of ``grader/sandbox.py``.
+``grader/dispatch.py`` grades several at once in worker processes; every
 gradebook session, in any process, holds an exclusive lock on the gradebook
-(``serialised_gradebook``), so concurrent autogrades never interleave their
-writes.
+(``grader/gradebook.py``), so concurrent autogrades never interleave their
+writes. ``grader/reports.py`` holds the result rows, grades.csv and the table.
 """
 from __future__ import annotations
 
 import contextlib
-import csv
-import fcntl
-import hashlib
 import io
 import json
-import multiprocessing
-import os
 import re
 import shutil
-import sys
-import tempfile
-import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers.paths import REPO_ROOT
-
-
-def _venv_bin_on_path() -> None:
-    # nbgrader runs the `alembic` command when it creates a gradebook.
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+from grader.gradebook import _forget_submission, _venv_bin_on_path, serialised_gradebook
+from grader.reports import GradeRow
 
 
 def load_config(course_root: Path, overrides: dict | None = None):
@@ -67,7 +51,7 @@ def load_config(course_root: Path, overrides: dict | None = None):
 
 
 def make_api(course_root: Path, overrides: dict | None = None, sandbox: bool = False, **coursedir_settings):
-    """nbgrader's API on ``course_root``; with ``sandbox`` every autograded kernel runs in tools.sandbox."""
+    """nbgrader's API on ``course_root``; with ``sandbox`` every autograded kernel runs in grader.sandbox."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
@@ -79,12 +63,12 @@ def make_api(course_root: Path, overrides: dict | None = None, sandbox: bool = F
         from nbgrader.converters import Autograde
         from nbgrader.preprocessors import Execute
 
-        from tools.sandbox import SandboxedExecute
+        from grader.sandbox import SandboxedExecute
 
         default = Autograde.class_traits()["autograde_preprocessors"].default()
         config.Autograde.autograde_preprocessors = [SandboxedExecute if p is Execute else p for p in default]
     else:
-        from tools.sandbox import IPCKernelManager
+        from grader.sandbox import IPCKernelManager
 
         # IPC sockets in a private folder rather than localhost TCP ports.
         config.Execute.kernel_manager_class = IPCKernelManager
@@ -100,18 +84,6 @@ def source_assignments(course_root: Path) -> list[str]:
 # --------------------------------------------------------------------------
 # Release
 # --------------------------------------------------------------------------
-
-def gradebook_assignments(course_root: Path) -> set[str]:
-    """Assignments the gradebook knows (``generate_release`` adds them); empty without a gradebook."""
-    db = Path(course_root).resolve() / "gradebook.db"
-    if not db.exists():
-        return set()
-    from nbgrader.api import Gradebook
-
-    serialised_gradebook()
-    with Gradebook("sqlite:///" + str(db)) as gradebook:
-        return {a.name for a in gradebook.assignments}
-
 
 def generate_release(course_root: Path, assignment: str, overrides: dict | None = None) -> dict:
     """Regenerate ``release/<assignment>`` from ``source/``, replacing it only on success.
@@ -150,122 +122,10 @@ def generate_release(course_root: Path, assignment: str, overrides: dict | None 
     return {"assignment": assignment, "success": True, "error": ""}
 
 
-# --------------------------------------------------------------------------
-# One writer at a time
-# --------------------------------------------------------------------------
-
-_lock = {"depth": 0, "fd": None, "guard": threading.RLock()}
-
-
-def _lock_path(db_url: str) -> Path:
-    digest = hashlib.sha1(db_url.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"course-gradebook-{digest}.lock"
-
-
-def _acquire(db_url: str) -> None:
-    _lock["guard"].acquire()
-    if _lock["depth"] == 0:
-        fd = os.open(_lock_path(db_url), os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)      # waits while another process holds the gradebook
-        _lock["fd"] = fd
-    _lock["depth"] += 1
-
-
-def _release() -> None:
-    _lock["depth"] -= 1
-    if _lock["depth"] == 0:
-        fcntl.flock(_lock["fd"], fcntl.LOCK_UN)
-        os.close(_lock["fd"])
-        _lock["fd"] = None
-    _lock["guard"].release()
-
-
-def serialised_gradebook() -> None:
-    """Make every nbgrader ``Gradebook`` session in this process hold an exclusive file lock.
-
-    nbgrader opens the gradebook in short sessions (``with Gradebook(url) as gb``) before and
-    after running a notebook, never while a kernel runs. Holding a lock per gradebook file
-    from open to close makes those sessions take turns across all grading processes, so
-    parallel autogrades cannot interleave or lose writes, while their notebooks still run
-    side by side. Idempotent; a lock held by this process is re-entrant.
-    """
-    from nbgrader.api import Gradebook
-
-    if getattr(Gradebook, "_course_serialised", False):
-        return
-    original_init, original_close = Gradebook.__init__, Gradebook.close
-
-    def __init__(self, db_url, *args, **kwargs):
-        _acquire(db_url)
-        self._course_lock_held = True
-        try:
-            original_init(self, db_url, *args, **kwargs)
-        except BaseException:
-            self._course_lock_held = False
-            _release()
-            raise
-
-    def close(self):
-        try:
-            original_close(self)
-        finally:
-            if getattr(self, "_course_lock_held", False):
-                self._course_lock_held = False
-                _release()
-
-    original_add_submission = Gradebook.add_submission
-
-    def add_submission(self, *args, **kwargs):
-        # nbgrader builds the new submission's rows while reading the assignment's notebooks;
-        # each read autoflushes the session before the submission is added to it, and
-        # SQLAlchemy 2 warns "Object of type <SubmittedAssignment> not in session". Nothing
-        # needs flushing until nbgrader adds and commits the submission itself.
-        with self.db.no_autoflush:
-            return original_add_submission(self, *args, **kwargs)
-
-    Gradebook.__init__, Gradebook.close = __init__, close
-    Gradebook.add_submission = add_submission
-    Gradebook._course_serialised = True
-
 
 # --------------------------------------------------------------------------
 # Autograde
 # --------------------------------------------------------------------------
-
-@dataclass
-class GradeRow:
-    student: str
-    assignment: str
-    status: str                 # "graded" or "not graded"
-    score: float = 0.0
-    max_score: float = 0.0
-    failed: list[str] = field(default_factory=list)   # grade cells that lost points
-    reason: str = ""            # why it was not graded, or notes
-    seconds: float = 0.0
-    # One record per graded cell, in notebook order: test, points, max_points, passed, message
-    # (the message as the student sees it: no hidden-test code).
-    tests: list[dict] = field(default_factory=list)
-
-    CSV_COLUMNS = ("student", "assignment", "status", "score", "max_score", "failed", "reason", "seconds")
-
-    def as_csv_row(self) -> dict:
-        row = {name: getattr(self, name) for name in self.CSV_COLUMNS}
-        row["failed"] = " ".join(self.failed)
-        row["seconds"] = round(self.seconds, 1)
-        for test in self.tests:
-            row[test_column(test["test"])] = test["points"]
-        return row
-
-    def results(self) -> dict:
-        """The submission's results as written to ``feedback/<student>/<assignment>/results.json``."""
-        return {"student": self.student, "assignment": self.assignment, "status": self.status,
-                "score": self.score, "max_score": self.max_score, "reason": self.reason, "tests": self.tests}
-
-
-def test_column(grade_id: str) -> str:
-    """The grades.csv column of one test's points (an LMS import maps it to a grade item)."""
-    return f"points:{grade_id}"
-
 
 def discover_submissions(course_root: Path) -> list[tuple[str, str]]:
     """``(student, assignment)`` pairs found under ``submitted/``, sorted."""
@@ -319,22 +179,11 @@ def _scores(course_root: Path, assignment: str, student: str) -> tuple[float, fl
                 bool(submission.needs_manual_grade))
 
 
-def _forget_submission(course_root: Path, assignment: str, student: str) -> None:
-    """Remove a submission's gradebook rows: an environment fault must leave no score behind."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    with Gradebook("sqlite:///" + str(course_root / "gradebook.db")) as gradebook:
-        try:
-            gradebook.remove_submission(assignment, student)
-        except MissingEntry:
-            pass
-
-
 def resolve_sandbox(sandbox) -> tuple[bool, str]:
     """``(use it, why not)`` for ``sandbox`` = True (required), False (off) or "auto" (when available)."""
     if sandbox is False:
         return False, ""
-    from tools import sandbox as sandbox_module
+    from grader import sandbox as sandbox_module
 
     reason = sandbox_module.unavailable_reason()
     if reason and sandbox == "auto":
@@ -360,7 +209,7 @@ def autograde_failure_reason(result: dict, student: str, assignment: str) -> str
     cause = causes[-1] if causes else "no cause given in nbgrader's log"
     return (f"nbgrader could not grade submitted/{student}/{assignment}/: {cause}. Compare the notebook's "
             f"cells with release/{assignment}/ (a graded cell whose type or metadata was changed, a cell "
-            "from another notebook) and grade again; the log of `python -m tools.grade --workers 1 "
+            "from another notebook) and grade again; the log of `python -m grader --workers 1 "
             f"--student {student} --assignment {assignment}` has the details")
 
 
@@ -369,12 +218,12 @@ def autograde_submission(course_root: Path, student: str, assignment: str,
                          sandbox: bool | str = "auto") -> GradeRow:
     """Autograde one submission and read its scores back; never raises for a bad submission.
 
-    ``sandbox``: True runs the kernel in tools.sandbox and refuses to grade without it;
+    ``sandbox``: True runs the kernel in grader.sandbox and refuses to grade without it;
     "auto" uses it where bubblewrap works; False runs student code with the grader's rights.
     A submission whose run failed for the environment's sake (``environment_fault``) is
     "not graded", with no score left in the gradebook.
     """
-    from tools.duplicate_cells import duplicate_notes
+    from grader.duplicate_cells import duplicate_notes
 
     course_root = Path(course_root).resolve()
     start = time.perf_counter()
@@ -469,7 +318,7 @@ def _secrets(course_root: Path, student: str, assignment: str, notebook_name: st
     """Lines of hidden-test code of one notebook that this student may not see."""
     import nbformat
 
-    from tools import hidden_tests
+    from grader import hidden_tests
 
     submitted = course_root / "submitted" / student / assignment / f"{notebook_name}.ipynb"
     try:
@@ -483,7 +332,7 @@ def _test_results(notebooks: dict, cells: dict, secrets: dict) -> tuple[list[dic
     """Per-test records in notebook order, their messages as the student may see them."""
     import nbformat
 
-    from tools import hidden_tests
+    from grader import hidden_tests
 
     tests, notes = [], []
     for name, notebook in notebooks.items():
@@ -504,7 +353,7 @@ def _test_results(notebooks: dict, cells: dict, secrets: dict) -> tuple[list[dic
 def _feedback(api, course_root: Path, row: GradeRow, secrets: dict, notes: list[str]) -> list[str]:
     """Feedback HTML and results.json beside it; an HTML page in which a hidden-test line is
     still found is withheld (deleted), and the note says so."""
-    from tools import hidden_tests
+    from grader import hidden_tests
 
     folder = course_root / "feedback" / row.student / row.assignment
     result = api.generate_feedback(row.assignment, row.student, force=True)
@@ -533,7 +382,7 @@ SANDBOX_REPORTS: dict[tuple[str, str, str], object] = {}
 
 def _sandbox_notes(course_root: Path, student: str, assignment: str) -> list[str]:
     """What the sandbox reported for each notebook of the submission: stops and limits reached."""
-    from tools import sandbox as sandbox_module
+    from grader import sandbox as sandbox_module
 
     notes = []
     folder = course_root / "autograded" / student / assignment
@@ -554,7 +403,7 @@ def _review_notes(course_root: Path, student: str, assignment: str) -> list[str]
     """Grader-side tamper review of the student's own cells (never changes the score)."""
     import nbformat
 
-    from tools.sandbox import reference_lines, tamper_review
+    from grader.tamper_review import reference_lines, tamper_review
 
     findings = []
     for path in sorted((course_root / "submitted" / student / assignment).glob("*.ipynb")):
@@ -573,154 +422,6 @@ def _review_notes(course_root: Path, student: str, assignment: str) -> list[str]
         return []
     shown = findings[:4] + ([f"{len(findings) - 4} more"] if len(findings) > 4 else [])
     return ["review for tampering: " + ", ".join(shown)]
-
-
-# --------------------------------------------------------------------------
-# Many submissions, in parallel
-# --------------------------------------------------------------------------
-
-def default_workers(n_submissions: int, course_root: Path | None = None, overrides: dict | None = None) -> int:
-    """Workers bounded by the cores this process may use and by memory (one sandbox limit each)."""
-    cores = len(os.sched_getaffinity(0))
-    memory_mb = 6144
-    if course_root is not None:
-        try:
-            value = load_config(course_root, overrides).Sandbox.get("memory_limit_mb")
-            memory_mb = int(value) if value else memory_mb
-        except Exception:
-            pass
-    try:
-        available_mb = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") >> 20
-        by_memory = max(1, available_mb // max(memory_mb, 1))
-    except (ValueError, OSError):
-        by_memory = cores
-    return max(1, min(cores, by_memory, n_submissions))
-
-
-WORKER_PRELOAD = ["tools.grading", "tools.sandbox", "nbgrader.apps", "nbgrader.preprocessors"]
-
-
-def worker_context():
-    """Workers fork from a clean server process that imported nbgrader once (seconds saved per worker).
-
-    ``forkserver`` rather than ``fork``: the grader may hold threads, event loops and sockets
-    that a forked child must not share. Call early (``start_worker_server``) to overlap the
-    server's imports with other work.
-    """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(WORKER_PRELOAD)
-    return context
-
-
-def start_worker_server() -> None:
-    """Start the worker server now, in the background, so parallel grading starts faster."""
-    from multiprocessing import forkserver
-
-    worker_context()
-    forkserver.ensure_running()
-
-
-def _worker_init(threads: int) -> None:
-    # Each kernel gets its share of the cores for its math libraries (OMP_NUM_THREADS...),
-    # so that parallel kernels do not oversubscribe the machine.
-    os.environ["COURSE_SANDBOX_THREADS"] = str(threads)
-    serialised_gradebook()
-
-
-def _grade_in_worker(course_root, student, assignment, overrides, feedback, sandbox) -> GradeRow:
-    try:
-        with quiet_stdio():
-            return autograde_submission(course_root, student, assignment, overrides, feedback, sandbox)
-    except Exception as error:   # a grader bug must not lose the other submissions
-        return GradeRow(student=student, assignment=assignment, status="not graded",
-                        reason=f"grader error: {type(error).__name__}: {error}")
-
-
-def ensure_gradebook(course_root: Path) -> None:
-    """Create or upgrade the gradebook once, before any worker opens it."""
-    from nbgrader.api import Gradebook
-
-    _venv_bin_on_path()
-    serialised_gradebook()
-    Gradebook("sqlite:///" + str(Path(course_root).resolve() / "gradebook.db")).close()
-
-
-def grade_submissions(course_root: Path, pairs: list[tuple[str, str]], workers: int | None = None,
-                      overrides: dict | None = None, feedback: bool = True, sandbox: bool | str = "auto",
-                      on_row=None) -> list[GradeRow]:
-    """Autograde every ``(student, assignment)``; rows come back in the order of ``pairs``.
-
-    ``workers`` > 1 grades that many submissions at once, each in its own process (default:
-    ``default_workers``), each kernel told to use its share of the cores for math libraries.
-    ``on_row(row)`` is called as each one finishes.
-    """
-    course_root = Path(course_root).resolve()
-    pairs = list(pairs)
-    if not pairs:
-        return []
-    workers = workers or default_workers(len(pairs), course_root, overrides)
-    ensure_gradebook(course_root)
-    rows: dict[int, GradeRow] = {}
-    if workers <= 1:
-        for index, (student, assignment) in enumerate(pairs):
-            rows[index] = _grade_in_worker(course_root, student, assignment, overrides, feedback, sandbox)
-            if on_row:
-                on_row(rows[index])
-        return [rows[i] for i in range(len(pairs))]
-    context = worker_context()
-    threads = max(1, len(os.sched_getaffinity(0)) // workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=_worker_init, initargs=(threads,)) as pool:
-        futures = {pool.submit(_grade_in_worker, course_root, student, assignment, overrides, feedback, sandbox): i
-                   for i, (student, assignment) in enumerate(pairs)}
-        for future in as_completed(futures):
-            index = futures[future]
-            try:
-                rows[index] = future.result()
-            except Exception as error:   # the worker process itself died
-                student, assignment = pairs[index]
-                rows[index] = GradeRow(student=student, assignment=assignment, status="not graded",
-                                       reason=f"grading worker failed: {type(error).__name__}: {error}")
-            if on_row:
-                on_row(rows[index])
-    return [rows[i] for i in range(len(pairs))]
-
-
-def write_grades_csv(rows: list[GradeRow], path: Path) -> Path:
-    """One row per submission: the totals, then one ``points:<test>`` column per graded cell
-    (in notebook order, assignment after assignment; empty where it is not that assignment's)."""
-    path = Path(path)
-    tmp = path.with_suffix(".csv.tmp")
-    test_columns: list[str] = []
-    for row in rows:
-        for test in row.tests:
-            if test_column(test["test"]) not in test_columns:
-                test_columns.append(test_column(test["test"]))
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*GradeRow.CSV_COLUMNS, *test_columns])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row.as_csv_row())
-    tmp.replace(path)
-    return path
-
-
-def format_table(rows: list[GradeRow]) -> str:
-    if not rows:
-        return "nothing to grade: submitted/ holds no <student>/<assignment>/ folders"
-    header = ("student", "assignment", "score", "max", "status", "lost points in / reason")
-    lines = []
-    for r in rows:
-        detail = ", ".join(r.failed) if r.failed else ""
-        if r.reason:
-            detail = (detail + " | " if detail else "") + r.reason
-        lines.append((r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}", r.status, detail or "-"))
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
-    widths[-1] = min(widths[-1], 90)
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
-    out += [fmt.format(*line[:-1], line[-1][:300]) for line in lines]
-    return "\n".join(out)
 
 
 @contextlib.contextmanager

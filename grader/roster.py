@@ -1,6 +1,6 @@
 """Who the students are: the course roster, and the grades an LMS imports.
 
-``students.csv`` at the course root (``ROSTER_FILE``; ``python -m tools.grade --roster``
+``students.csv`` at the course root (``ROSTER_FILE``; ``python -m grader --roster``
 reads another) lists the students with the columns ``nbgrader db student import``
 accepts::
 
@@ -11,7 +11,7 @@ Only ``id`` is required (it is the folder name under ``submitted/``). ``load_ros
 checks the whole file first and raises ``RosterError`` saying what is wrong and what is
 accepted; ``import_roster`` then creates or updates each student in the gradebook
 (``Gradebook.update_or_create_student``), holding the same gradebook lock as the grading
-workers (``tools.grading.serialised_gradebook``), so the Formgrader shows names.
+workers (``grader.gradebook.serialised_gradebook``), so the Formgrader shows names.
 
 ``write_lms_exports`` writes, from the gradebook, one file per LMS with one column per
 assignment (its total score) and an empty cell where a student has no submission:
@@ -25,7 +25,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import grading
+from grader import gradebook as gradebook_module
 
 ROSTER_FILE = "students.csv"
 CANVAS_FILE = "grades_canvas.csv"
@@ -114,8 +114,8 @@ def import_roster(roster: Roster, db_path: Path) -> int:
     """
     from nbgrader.api import Gradebook
 
-    grading._venv_bin_on_path()     # nbgrader runs `alembic` when it creates a gradebook
-    grading.serialised_gradebook()
+    gradebook_module._venv_bin_on_path()     # nbgrader runs `alembic` when it creates a gradebook
+    gradebook_module.serialised_gradebook()
     with Gradebook("sqlite:///" + str(Path(db_path).resolve())) as gradebook:
         for student_id, values in roster.students.items():
             gradebook.update_or_create_student(student_id, **{c: values.get(c) for c in roster.columns})
@@ -137,8 +137,8 @@ class ClassGrades:
 def read_class_grades(db_path: Path) -> ClassGrades:
     from nbgrader.api import Gradebook
 
-    grading._venv_bin_on_path()
-    grading.serialised_gradebook()
+    gradebook_module._venv_bin_on_path()
+    gradebook_module.serialised_gradebook()
     with Gradebook("sqlite:///" + str(Path(db_path).resolve())) as gradebook:
         students = [{column: (student.id if column == "id" else getattr(student, column)) for column in COLUMNS}
                     for student in sorted(gradebook.students, key=lambda s: s.id)]

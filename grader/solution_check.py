@@ -24,11 +24,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import grading
+from grader import dispatch, pipeline, reports
 
 CACHE_FILE = Path(".grader-cache") / "solution-checks.json"
 STUDENT = "solution-check"
-# Variables the kernel sees that change what a notebook does (tools.sandbox.Sandbox.pass_env).
+# Variables the kernel sees that change what a notebook does (grader.sandbox.Sandbox.pass_env).
 KEY_ENVIRONMENT = ("COURSE_PROFILE", "COURSE_MODELS_DIR", "COURSE_CELL_TIMEOUT_S")
 
 
@@ -56,13 +56,13 @@ def _digest_tree(digest, folder: Path, contents: bool = True) -> None:
 
 def environment_key(course_root: Path, assignment: str, overrides: dict | None, sandbox) -> str:
     """A digest of everything that can change how the solution grades."""
-    from tools import sandbox as sandbox_module
+    from grader import sandbox as sandbox_module
 
     digest = hashlib.sha256()
     _digest_tree(digest, course_root / "source" / assignment)
     digest.update((course_root / "nbgrader_config.py").read_bytes())
     digest.update(repr(sorted((overrides or {}).items())).encode())
-    digest.update(repr(grading.resolve_sandbox(sandbox)).encode())
+    digest.update(repr(pipeline.resolve_sandbox(sandbox)).encode())
     digest.update(sys.executable.encode())
     for name in KEY_ENVIRONMENT:
         digest.update(f"{name}={os.environ.get(name)}".encode())
@@ -94,7 +94,7 @@ def _save_cache(course_root: Path, cache: dict) -> None:
     tmp.replace(path)
 
 
-def _problems(row: grading.GradeRow) -> list[str]:
+def _problems(row: reports.GradeRow) -> list[str]:
     if row.status != "graded":
         return [row.reason]
     problems = [f"{t['test']} ({t['points']:g}/{t['max_points']:g}): {t['message'] or 'lost points'}"
@@ -121,7 +121,7 @@ def check_solutions(course_root: Path, assignments: list[str], overrides: dict |
             for assignment in todo:
                 shutil.copytree(course_root / "source" / assignment, scratch / "source" / assignment,
                                 ignore=shutil.ignore_patterns("artifacts", ".ipynb_checkpoints"))
-                released = grading.generate_release(scratch, assignment, overrides)
+                released = pipeline.generate_release(scratch, assignment, overrides)
                 if not released["success"]:
                     checks[assignment] = SolutionCheck(assignment, False, problems=[
                         f"the release could not be generated: {released['error'].strip()[-500:]}"])
@@ -131,7 +131,7 @@ def check_solutions(course_root: Path, assignments: list[str], overrides: dict |
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(notebook, target)
                 ready.append(assignment)
-            rows = grading.grade_submissions(scratch, [(STUDENT, a) for a in ready], workers=workers,
+            rows = dispatch.grade_submissions(scratch, [(STUDENT, a) for a in ready], workers=workers,
                                              overrides=overrides, feedback=False, sandbox=sandbox)
             for row in rows:
                 passed = row.status == "graded" and row.max_score > 0 and row.score >= row.max_score

@@ -30,7 +30,7 @@ def require_sandbox():
 
     import pytest
 
-    from tools import sandbox
+    from grader import sandbox
 
     reason = sandbox.unavailable_reason()
     if reason.startswith("bwrap not found"):

@@ -4,7 +4,7 @@ the student, the course's own grader in between.
 Two Jupyter servers run on loopback (an instructor's in a throw-away course, a student's in a
 folder set up by ``tools.student_config``), each with its own home, and Playwright drives
 Debian's Chromium through: release -> fetch -> validate -> submit -> collect -> grade with
-``python -m tools.grade`` -> release feedback -> fetch feedback. The submission is complete but
+``python -m grader`` -> release feedback -> fetch feedback. The submission is complete but
 calls torch's cross-entropy where the exercise asks for it by hand, which only a hidden test
 catches: validation passes, the grade loses that test's points, and the feedback
 the student fetches says why without one line of hidden-test code.
@@ -250,7 +250,7 @@ def test_round_trip_through_formgrader_and_assignment_list(tmp_path, request):
 
             # 7. ...grades with the course's grader (sandbox, solution check, hidden-test-free feedback)...
             steps.start("course-grader")
-            graded = subprocess.run([sys.executable, "-m", "tools.grade", "--course-root", str(course.root)],
+            graded = subprocess.run([sys.executable, "-m", "grader", "--course-root", str(course.root)],
                                     cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200)
             steps.done()
             assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
@@ -295,7 +295,7 @@ def test_round_trip_through_formgrader_and_assignment_list(tmp_path, request):
             assert f"Score: {results['score']:.1f} / {results['max_score']:.1f}" in text, text[:500]
             failed = next(t for t in results["tests"] if not t["passed"])
             assert failed["message"] and failed["message"].splitlines()[0] in text
-            from tools import hidden_tests
+            from grader import hidden_tests
 
             secrets = hidden_tests.notebook_secrets(course.root, ASSIGNMENT, ASSIGNMENT)
             assert hidden_tests.leaked_lines(pages[0].read_text(), secrets) == []

@@ -6,7 +6,7 @@ the unchanged starter scores zero and fails only with NotImplementedError in
 the cells a student fills; and every planted mistake in tests/cases/<a>.py
 loses points in the cells it names, while every alternative correct
 implementation keeps full marks. A new case is one entry in that table.
-Submissions are graded through ``tools.grading.grade_submissions``, the
+Submissions are graded through ``grader.dispatch.grade_submissions``, the
 main command's parallel path.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 from tests.pipeline import REPO_ROOT, Course, with_cell_replaced
-from tools import grading
+import grader as grading
 
 pytestmark = pytest.mark.pipeline
 

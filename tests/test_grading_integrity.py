@@ -25,7 +25,8 @@ import nbformat
 import pytest
 
 from tests.pipeline import REPO_ROOT, Course, require_sandbox
-from tools import grading, hidden_tests, solution_check
+import grader as grading
+from grader import hidden_tests, solution_check
 
 pytestmark = pytest.mark.pipeline
 
@@ -204,7 +205,7 @@ def course_copy(tmp_path_factory):
 
 def _grade_copy(root, **env):
     environment = {**os.environ, **env}
-    return subprocess.run([sys.executable, "-m", "tools.grade", "--course-root", str(root)], cwd=root,
+    return subprocess.run([sys.executable, "-m", "grader", "--course-root", str(root)], cwd=root,
                           env=environment, capture_output=True, text=True, timeout=600)
 
 

@@ -2,7 +2,7 @@
 
 The committed ``submitted/`` must be what ``tools.make_example_submissions``
 builds from the current release and solution (otherwise the example students
-grade an old notebook), and ``python -m tools.grade`` run on a copy of the
+grade an old notebook), and ``python -m grader`` run on a copy of the
 course must grade them: alice (complete) full marks, bob (partly wrong) fewer,
 with the cells bob got wrong named in the table and in grades.csv; a second
 run gives the same scores and no duplicate rows.
@@ -41,7 +41,7 @@ def test_example_submissions_are_current(assignment):
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
-    from tools import grade
+    from grader import __main__ as grade
 
     root = tmp_path_factory.mktemp("course")
     shutil.copy(REPO_ROOT / "nbgrader_config.py", root)
@@ -76,7 +76,7 @@ def test_main_command_grades_the_example_class(graded_class):
 def test_partly_wrong_feedback_holds_no_hidden_test_line(graded_class, assignment):
     """bob fails hidden tests of both exercises: his feedback names them, with their messages,
     and holds not one line of hidden-test code (nbgrader #917: tracebacks print it)."""
-    from tools import hidden_tests
+    from grader import hidden_tests
 
     root, _ = graded_class
     source = nbformat.read(root / "source" / assignment / f"{assignment}.ipynb", as_version=4)
@@ -107,7 +107,7 @@ def test_regrading_is_idempotent(graded_class):
 def test_formgrader_names_and_lms_exports(graded_class):
     """The roster's names are in the gradebook the Formgrader reads (not "None, None"), and the
     Canvas and Moodle files hold each student's total per assignment, as grades.csv does."""
-    from tools import roster
+    from grader import roster
 
     root, (first, _) = graded_class
     shipped = roster.load_roster(REPO_ROOT / "students.csv").students
@@ -139,7 +139,7 @@ def test_formgrader_names_and_lms_exports(graded_class):
 
 def test_no_release_on_a_new_gradebook_is_a_clear_error(tmp_path, capsys):
     """--no-release cannot grade an assignment the gradebook has never seen: say so, grade nothing."""
-    from tools import grade
+    from grader import __main__ as grade
 
     shutil.copy(REPO_ROOT / "nbgrader_config.py", tmp_path)
     for folder in ("source", "submitted"):

@@ -211,7 +211,7 @@ def test_stale_notebooks_names_the_notebook_of_an_edited_authoring_file(tmp_path
 
 
 def test_grade_refuses_a_stale_source_and_writes_nothing(tmp_path, capsys):
-    from tools import grade
+    from grader import __main__ as grade
 
     root = _course_copy(tmp_path)
     edited = root / "authoring" / "exercise1.py"

@@ -3,7 +3,7 @@
 A class of ten submissions of tests/fixtures/robust.py (right, wrong, raising,
 looping, malformed...) is graded twice on two identical courses: one
 submission at a time, and two at a time in worker processes
-(``tools.grading.grade_submissions``, as the main command does). The rows,
+(``grader.dispatch.grade_submissions``, as the main command does). The rows,
 the per-cell scores and the gradebook contents must match; regrading the
 parallel course changes nothing; the gradebook lock really excludes a second
 process.
@@ -17,7 +17,7 @@ import time
 import pytest
 
 from tests.pipeline import Course, with_cell_replaced
-from tools import grading
+import grader as grading
 
 pytestmark = pytest.mark.pipeline
 

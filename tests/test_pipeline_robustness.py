@@ -1,7 +1,7 @@
 """The real nbgrader pipeline against misbehaving submissions (tests/fixtures/robust.py).
 
 One temporary course; every submission below is graded through
-``tools.grading`` exactly as the main command grades, then each test reads
+``grader`` exactly as the main command grades, then each test reads
 the outcome. Full marks for the fixture: test_square 2 + test_mean 3 = 5.
 """
 from __future__ import annotations
@@ -187,7 +187,7 @@ def test_new_cells_after_grading_are_refused_with_a_clear_message(course):
     """nbgrader refuses to change an assignment's cells once it has submissions: say why and how out."""
     import copy
 
-    from tools import grading
+    import grader as grading
 
     source = course.root / "source" / A / f"{A}.ipynb"
     original = source.read_bytes()

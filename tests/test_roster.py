@@ -1,4 +1,4 @@
-"""The roster (students.csv) and the LMS exports (tools/roster.py), on a real nbgrader
+"""The roster (students.csv) and the LMS exports (grader/roster.py), on a real nbgrader
 gradebook in a temporary sqlite file: no mocks.
 
 The roster import sets names, emails and LMS ids, is idempotent, and refuses every bad
@@ -15,7 +15,7 @@ import sqlite3
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tools import grade, grading, roster
+from grader import __main__ as grade, gradebook as grading, roster
 
 ROSTER = ("id,first_name,last_name,email,lms_user_id\n"
           "alice,Alice,Example,alice@example.org,EX1001\n"
@@ -120,7 +120,7 @@ def test_a_bad_roster_is_refused_with_its_reason_and_nothing_is_written(tmp_path
 
 
 def test_the_grading_command_refuses_a_bad_roster_before_writing_anything(tmp_path, capsys):
-    """`python -m tools.grade` checks the roster before the solution check, release or gradebook."""
+    """`python -m grader` checks the roster before the solution check, release or gradebook."""
     shutil.copy(REPO_ROOT / "nbgrader_config.py", tmp_path)
     shutil.copytree(REPO_ROOT / "source", tmp_path / "source", ignore=shutil.ignore_patterns("artifacts"))
     shutil.copytree(REPO_ROOT / "submitted", tmp_path / "submitted", ignore=shutil.ignore_patterns("artifacts"))

@@ -2,7 +2,7 @@
 
 One temporary course. A well-behaved student ("bystander") is graded first;
 then every hostile submission below is graded, two at a time, through
-``tools.grading.grade_submissions`` as the main command does. Each attack
+``grader.dispatch.grade_submissions`` as the main command does. Each attack
 sits in the notebook's free code cell, between the two graded parts
 (test_square 2 points before it, test_mean 3 points after it), so a blocked
 attack still scores 5/5 and a stopped kernel scores 2/5 ("graded on what
@@ -25,7 +25,8 @@ import nbformat
 import pytest
 
 from tests.pipeline import Course, require_sandbox
-from tools import grading, sandbox
+import grader as grading
+from grader import sandbox
 
 pytestmark = pytest.mark.pipeline
 

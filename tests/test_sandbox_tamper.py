@@ -15,7 +15,8 @@ from __future__ import annotations
 import pytest
 
 from tests.pipeline import Course, require_sandbox, with_cell_replaced
-from tools import grading, sandbox
+import grader as grading
+from grader import tamper_review as sandbox
 
 pytestmark = pytest.mark.pipeline
 

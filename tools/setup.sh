@@ -40,7 +40,7 @@ apt_install() {
     fi
 }
 
-# The grading sandbox (tools/sandbox.py) needs bubblewrap.
+# The grading sandbox (grader/sandbox.py) needs bubblewrap.
 if command -v bwrap >/dev/null 2>&1; then
     echo "[setup] sandbox: $(bwrap --version)"
 elif can_apt; then

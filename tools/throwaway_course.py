@@ -3,7 +3,7 @@
 ``Course`` copies ``nbgrader_config.py`` and the chosen ``source/``
 assignments into a temporary folder, generates the release there, and grades
 any notebook you hand it as a student's submission, through the same
-``tools.grading`` functions the main command uses. The tests (``tests/pipeline.py``) and the
+``grader.pipeline`` functions the main command uses. The tests (``tests/pipeline.py``) and the
 grading benchmark (``benchmarks/autograde.py``) both use it.
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 import nbformat
 
 from helpers.paths import REPO_ROOT
-from tools import grading
+from grader import pipeline
+from grader.reports import GradeRow
 
 
 def source_notebook_path(assignment: str, root: Path = REPO_ROOT) -> Path:
@@ -64,7 +65,7 @@ class Course:
             target.write_text(render(Path(self.fixtures_dir) / f"{name}.py"))
         self.releases = {}
         for assignment in [*assignments, *fixtures]:
-            result = grading.generate_release(self.root, assignment, self.overrides)
+            result = pipeline.generate_release(self.root, assignment, self.overrides)
             if not result["success"]:
                 raise RuntimeError(f"generate_assignment {assignment} failed:\n{result['error']}")
             self.releases[assignment] = self.root / "release" / assignment
@@ -86,8 +87,8 @@ class Course:
             nbformat.write(notebook, path)
         return path
 
-    def grade(self, student: str, assignment: str, feedback: bool = False) -> grading.GradeRow:
-        return grading.autograde_submission(self.root, student, assignment, self.overrides, feedback=feedback)
+    def grade(self, student: str, assignment: str, feedback: bool = False) -> GradeRow:
+        return pipeline.autograde_submission(self.root, student, assignment, self.overrides, feedback=feedback)
 
     def cell_scores(self, student: str, assignment: str) -> dict[str, tuple[float, float]]:
         """``{grade_id: (score, max_score)}`` for every graded cell of the submission."""

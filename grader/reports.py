@@ -1,0 +1,82 @@
+"""What a grading run reports: one ``GradeRow`` per submission, ``grades.csv`` and the table.
+
+``GradeRow`` is what ``grader.pipeline.autograde_submission`` returns; ``write_grades_csv``
+writes the rows with one ``points:<test>`` column per test, ``format_table`` prints them.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class GradeRow:
+    student: str
+    assignment: str
+    status: str                 # "graded" or "not graded"
+    score: float = 0.0
+    max_score: float = 0.0
+    failed: list[str] = field(default_factory=list)   # grade cells that lost points
+    reason: str = ""            # why it was not graded, or notes
+    seconds: float = 0.0
+    # One record per graded cell, in notebook order: test, points, max_points, passed, message
+    # (the message as the student sees it: no hidden-test code).
+    tests: list[dict] = field(default_factory=list)
+
+    CSV_COLUMNS = ("student", "assignment", "status", "score", "max_score", "failed", "reason", "seconds")
+
+    def as_csv_row(self) -> dict:
+        row = {name: getattr(self, name) for name in self.CSV_COLUMNS}
+        row["failed"] = " ".join(self.failed)
+        row["seconds"] = round(self.seconds, 1)
+        for test in self.tests:
+            row[test_column(test["test"])] = test["points"]
+        return row
+
+    def results(self) -> dict:
+        """The submission's results as written to ``feedback/<student>/<assignment>/results.json``."""
+        return {"student": self.student, "assignment": self.assignment, "status": self.status,
+                "score": self.score, "max_score": self.max_score, "reason": self.reason, "tests": self.tests}
+
+
+def test_column(grade_id: str) -> str:
+    """The grades.csv column of one test's points (an LMS import maps it to a grade item)."""
+    return f"points:{grade_id}"
+
+
+def write_grades_csv(rows: list[GradeRow], path: Path) -> Path:
+    """One row per submission: the totals, then one ``points:<test>`` column per graded cell
+    (in notebook order, assignment after assignment; empty where it is not that assignment's)."""
+    path = Path(path)
+    tmp = path.with_suffix(".csv.tmp")
+    test_columns: list[str] = []
+    for row in rows:
+        for test in row.tests:
+            if test_column(test["test"]) not in test_columns:
+                test_columns.append(test_column(test["test"]))
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*GradeRow.CSV_COLUMNS, *test_columns])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row.as_csv_row())
+    tmp.replace(path)
+    return path
+
+
+def format_table(rows: list[GradeRow]) -> str:
+    if not rows:
+        return "nothing to grade: submitted/ holds no <student>/<assignment>/ folders"
+    header = ("student", "assignment", "score", "max", "status", "lost points in / reason")
+    lines = []
+    for r in rows:
+        detail = ", ".join(r.failed) if r.failed else ""
+        if r.reason:
+            detail = (detail + " | " if detail else "") + r.reason
+        lines.append((r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}", r.status, detail or "-"))
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
+    widths[-1] = min(widths[-1], 90)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    out += [fmt.format(*line[:-1], line[-1][:300]) for line in lines]
+    return "\n".join(out)
