@@ -194,7 +194,7 @@ def course_copy(tmp_path_factory):
     from the copy's own folder, where ``helpers`` (for the grader) is the copy's."""
     require_sandbox()
     root = tmp_path_factory.mktemp("course-copy")
-    for folder in ("tools", "helpers"):
+    for folder in ("grader", "tools", "helpers"):
         shutil.copytree(REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     c = Course(root, [], fixtures=[E])
     shutil.rmtree(root / "release")         # the command makes it
