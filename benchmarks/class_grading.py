@@ -32,42 +32,42 @@ PARTS = ("nbgrader_config.py", "source", "release", "submitted")
 
 
 def _grade_seconds(root: Path, *args: str) -> tuple[float, list]:
+    """Wall time of one run of the command on ``root``, and the rows it graded."""
     from grader import __main__ as grade, pipeline
 
     start = time.perf_counter()
     with pipeline.quiet_stdio():
-        status = grade.main(["--course-root", str(root), "--no-feedback", *args])
+        status, rows = grade.run(["--course-root", str(root), "--no-feedback", *args])
     seconds = time.perf_counter() - start
     if status != 0:
         raise RuntimeError(f"python -m grader {' '.join(args)} exited {status}")
-    return seconds, pipeline.discover_submissions(root)
+    return seconds, rows
 
 
 def main() -> list[dict]:
-    from grader import dispatch, pipeline, sandbox
+    from grader import dispatch, sandbox
 
     rows = []
     if sandbox.unavailable_reason():
         raise RuntimeError(f"sandbox unavailable ({sandbox.unavailable_reason()}): run `make setup`")
     with tempfile.TemporaryDirectory() as tmp:
         seq_root = course_copy(Path(tmp) / "seq", PARTS)
-        pipeline.SANDBOX_REPORTS.clear()   # one worker: grading runs in this process and reports here
-        sequential, pairs = _grade_seconds(seq_root, "--workers", "1", "--sandbox", "on")
+        sequential, graded_rows = _grade_seconds(seq_root, "--workers", "1", "--sandbox", "on")
         peaks = {}
-        for (_, assignment, _), report in pipeline.SANDBOX_REPORTS.items():
-            peaks[assignment] = max(peaks.get(assignment, 0.0), report.peak_memory_mb)
+        for graded_row in graded_rows:
+            for report in graded_row.sandbox_reports.values():
+                peaks[graded_row.assignment] = max(peaks.get(graded_row.assignment, 0.0), report.peak_memory_mb)
         with open(seq_root / "grades.csv", newline="") as handle:
             graded = list(csv.DictReader(handle))
-        n = len(pairs)
+        n = len(graded_rows)
         workers = dispatch.default_workers(n, REPO_ROOT)
         parallel, _ = _grade_seconds(course_copy(Path(tmp) / "par", PARTS), "--sandbox", "on")
         # Sequential again with each kernel on one thread, the share a parallel worker gets: on a
         # machine with few cores this isolates the scaling from the cores one kernel can use.
-        os.environ["COURSE_SANDBOX_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // workers))
-        try:
-            narrow, _ = _grade_seconds(course_copy(Path(tmp) / "seq1", PARTS), "--workers", "1", "--sandbox", "on")
-        finally:
-            os.environ.pop("COURSE_SANDBOX_THREADS", None)
+        narrow_root = course_copy(Path(tmp) / "seq1", PARTS)
+        with open(narrow_root / "nbgrader_config.py", "a", encoding="utf-8") as config:
+            config.write(f"\nc.Sandbox.kernel_threads = {max(1, len(os.sched_getaffinity(0)) // workers)}\n")
+        narrow, _ = _grade_seconds(narrow_root, "--workers", "1", "--sandbox", "on")
         bare, _ = _grade_seconds(course_copy(Path(tmp) / "bare", PARTS), "--workers", "1", "--sandbox", "off")
     method = f"one run of python -m grader --no-feedback on a fresh copy ({n} submissions)"
     for assignment in sorted({r["assignment"] for r in graded}):

@@ -39,14 +39,14 @@ from grader.gradebook import _backup_gradebook, ensure_gradebook, gradebook_assi
 from helpers.paths import REPO_ROOT
 
 
-def _announce_sandbox(sandbox) -> None:
+def _announce_sandbox(sandbox, reason: str) -> None:
+    """Say what protects this run: ``sandbox`` as asked (True, False, "auto"), ``reason`` why it is unavailable."""
     from grader import sandbox as sandbox_module
 
     if sandbox is False:
         print("[grade] WARNING: --sandbox off: student code runs with your rights "
               "(it can read solutions and hidden tests and rewrite the gradebook)", file=sys.stderr)
         return
-    reason = sandbox_module.unavailable_reason()
     if not reason:
         if sandbox_module.cgroups_available():
             print("[grade] sandbox: bubblewrap, with a cgroup memory and process cap per submission", flush=True)
@@ -111,7 +111,8 @@ def _write_lms_exports(root: Path) -> None:
               f"{', '.join(left_out)}", file=sys.stderr)
 
 
-def main(argv=None) -> int:
+def run(argv=None) -> tuple[int, list[reports.GradeRow]]:
+    """The command: its exit status and the rows it graded (benchmarks read their sandbox reports)."""
     parser = argparse.ArgumentParser(prog="python -m grader", description="Release, autograde and report grades.")
     parser.add_argument("--course-root", type=Path, default=REPO_ROOT, help="course folder (default: this repository)")
     parser.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
@@ -138,7 +139,7 @@ def main(argv=None) -> int:
         if stale:
             print(f"[grade] REFUSING TO GRADE: source/ is older than authoring/: {'; '.join(stale)}. "
                   "Run `make notebooks` first. Nothing was graded or written.", file=sys.stderr)
-            return 2
+            return 2, []
     assignments = pipeline.source_assignments(root)
     if args.assignment:
         unknown = sorted(set(args.assignment) - set(assignments))
@@ -152,12 +153,16 @@ def main(argv=None) -> int:
             roster = roster_module.load_roster(roster_path)
         except roster_module.RosterError as error:
             print(f"[roster] REFUSING TO GRADE: {error}. Nothing was graded or written.", file=sys.stderr)
-            return 2
+            return 2, []
 
     started = time.perf_counter()
     dispatch.start_worker_server()    # its imports overlap with the releases below
-    sandbox = {"auto": "auto", "on": True, "off": False}[args.sandbox]
-    _announce_sandbox(sandbox)
+    mode = {"auto": "auto", "on": True, "off": False}[args.sandbox]
+    from grader import sandbox as sandbox_module
+
+    reason = "" if mode is False else sandbox_module.unavailable_reason()
+    _announce_sandbox(mode, reason)
+    sandbox = pipeline.resolve_sandbox(mode, reason)    # decided once, passed down to every grading step
     pairs = [(s, a) for s, a in pipeline.discover_submissions(root)
              if (not args.assignment or a in args.assignment) and (not args.student or s in args.student)]
     graded_assignments = sorted({a for _, a in pairs} & set(assignments))
@@ -168,9 +173,9 @@ def main(argv=None) -> int:
         if unknown:
             print(f"[grade] --no-release: the gradebook does not know {', '.join(unknown)} yet; "
                   "run once without --no-release to register it", file=sys.stderr)
-            return 2
+            return 2, []
     if graded_assignments and not _solutions_pass(root, graded_assignments, sandbox, args.workers):
-        return 3
+        return 3, []
     release_failed = []
     if not args.no_release:
         for assignment in assignments:
@@ -205,8 +210,12 @@ def main(argv=None) -> int:
         print(f"\ngrades written to {csv_path}; feedback in {root / 'feedback'}/")
         _write_lms_exports(root)
     print(f"total: {len(rows)} submission(s) in {time.perf_counter() - started:.1f} s")
-    return 1 if release_failed else 0
+    return (1 if release_failed else 0), rows
 
+
+
+def main(argv=None) -> int:
+    return run(argv)[0]
 
 if __name__ == "__main__":
     sys.exit(main())

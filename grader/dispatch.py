@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from grader.gradebook import ensure_gradebook, serialised_gradebook
-from grader.pipeline import autograde_submission, load_config, quiet_stdio
+from grader.pipeline import autograde_submission, load_config, quiet_stdio, resolve_sandbox
 from grader.reports import GradeRow
 
 
@@ -57,17 +57,15 @@ def start_worker_server() -> None:
     forkserver.ensure_running()
 
 
-def _worker_init(threads: int) -> None:
-    # Each kernel gets its share of the cores for its math libraries (OMP_NUM_THREADS...),
-    # so that parallel kernels do not oversubscribe the machine.
-    os.environ["COURSE_SANDBOX_THREADS"] = str(threads)
+def _worker_init() -> None:
     serialised_gradebook()
 
 
-def _grade_in_worker(course_root, student, assignment, overrides, feedback, sandbox) -> GradeRow:
+def _grade_in_worker(course_root, student, assignment, overrides, feedback, sandbox, kernel_threads=0) -> GradeRow:
     try:
         with quiet_stdio():
-            return autograde_submission(course_root, student, assignment, overrides, feedback, sandbox)
+            return autograde_submission(course_root, student, assignment, overrides, feedback, sandbox,
+                                        kernel_threads=kernel_threads)
     except Exception as error:   # a grader bug must not lose the other submissions
         return GradeRow(student=student, assignment=assignment, status="not graded",
                         reason=f"grader error: {type(error).__name__}: {error}")
@@ -80,13 +78,15 @@ def grade_submissions(course_root: Path, pairs: list[tuple[str, str]], workers: 
 
     ``workers`` > 1 grades that many submissions at once, each in its own process (default:
     ``default_workers``), each kernel told to use its share of the cores for math libraries.
-    ``on_row(row)`` is called as each one finishes.
+    ``on_row(row)`` is called as each one finishes. ``sandbox`` (see ``autograde_submission``)
+    is decided here once, not again in each worker.
     """
     course_root = Path(course_root).resolve()
     pairs = list(pairs)
     if not pairs:
         return []
     workers = workers or default_workers(len(pairs), course_root, overrides)
+    sandbox = resolve_sandbox(sandbox)
     ensure_gradebook(course_root)
     rows: dict[int, GradeRow] = {}
     if workers <= 1:
@@ -96,10 +96,12 @@ def grade_submissions(course_root: Path, pairs: list[tuple[str, str]], workers: 
                 on_row(rows[index])
         return [rows[i] for i in range(len(pairs))]
     context = worker_context()
+    # Each kernel gets its share of the cores for its math libraries (OMP_NUM_THREADS...),
+    # so that parallel kernels do not oversubscribe the machine.
     threads = max(1, len(os.sched_getaffinity(0)) // workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=_worker_init, initargs=(threads,)) as pool:
-        futures = {pool.submit(_grade_in_worker, course_root, student, assignment, overrides, feedback, sandbox): i
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
+        futures = {pool.submit(_grade_in_worker, course_root, student, assignment, overrides, feedback, sandbox,
+                               threads): i
                    for i, (student, assignment) in enumerate(pairs)}
         for future in as_completed(futures):
             index = futures[future]

@@ -50,8 +50,13 @@ def load_config(course_root: Path, overrides: dict | None = None):
     return merged
 
 
-def make_api(course_root: Path, overrides: dict | None = None, sandbox: bool = False, **coursedir_settings):
-    """nbgrader's API on ``course_root``; with ``sandbox`` every autograded kernel runs in grader.sandbox."""
+def make_api(course_root: Path, overrides: dict | None = None, sandbox: bool = False, sandbox_reports=None,
+             kernel_threads: int = 0, **coursedir_settings):
+    """nbgrader's API on ``course_root``; with ``sandbox`` every autograded kernel runs in grader.sandbox.
+
+    ``sandbox_reports`` (a ``grader.sandbox.SandboxReports``) receives each notebook's report;
+    ``kernel_threads`` (>0) sets each kernel's math-library threads unless the config already does.
+    """
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
@@ -67,6 +72,10 @@ def make_api(course_root: Path, overrides: dict | None = None, sandbox: bool = F
 
         default = Autograde.class_traits()["autograde_preprocessors"].default()
         config.Autograde.autograde_preprocessors = [SandboxedExecute if p is Execute else p for p in default]
+        if sandbox_reports is not None:
+            config.SandboxedExecute.reports = sandbox_reports
+        if kernel_threads and "kernel_threads" not in config.Sandbox:
+            config.Sandbox.kernel_threads = kernel_threads
     else:
         from grader.sandbox import IPCKernelManager
 
@@ -179,13 +188,20 @@ def _scores(course_root: Path, assignment: str, student: str) -> tuple[float, fl
                 bool(submission.needs_manual_grade))
 
 
-def resolve_sandbox(sandbox) -> tuple[bool, str]:
-    """``(use it, why not)`` for ``sandbox`` = True (required), False (off) or "auto" (when available)."""
+def resolve_sandbox(sandbox, reason: str | None = None) -> tuple[bool, str]:
+    """``(use it, why not)`` for ``sandbox`` = True (required), False (off) or "auto" (when available).
+
+    Decided once per grading run and passed down: a ``(use it, why not)`` pair comes back as it is.
+    ``reason``: why the sandbox is unavailable, if the caller already asked (default: ask now).
+    """
+    if isinstance(sandbox, tuple):
+        return sandbox
     if sandbox is False:
         return False, ""
-    from grader import sandbox as sandbox_module
+    if reason is None:
+        from grader import sandbox as sandbox_module
 
-    reason = sandbox_module.unavailable_reason()
+        reason = sandbox_module.unavailable_reason()
     if reason and sandbox == "auto":
         return False, ""
     return (not reason), reason
@@ -215,15 +231,19 @@ def autograde_failure_reason(result: dict, student: str, assignment: str) -> str
 
 def autograde_submission(course_root: Path, student: str, assignment: str,
                          overrides: dict | None = None, feedback: bool = True,
-                         sandbox: bool | str = "auto") -> GradeRow:
+                         sandbox: bool | str | tuple = "auto", kernel_threads: int = 0) -> GradeRow:
     """Autograde one submission and read its scores back; never raises for a bad submission.
 
     ``sandbox``: True runs the kernel in grader.sandbox and refuses to grade without it;
-    "auto" uses it where bubblewrap works; False runs student code with the grader's rights.
+    "auto" uses it where bubblewrap works; False runs student code with the grader's rights; a
+    ``(use it, why not)`` pair from ``resolve_sandbox`` is a decision already taken.
+    ``kernel_threads``: the kernel's math-library threads (0: all the cores this process may use).
+    The sandbox's reports come back in ``row.sandbox_reports``.
     A submission whose run failed for the environment's sake (``environment_fault``) is
     "not graded", with no score left in the gradebook.
     """
     from grader.duplicate_cells import duplicate_notes
+    from grader.sandbox import SandboxReports
 
     course_root = Path(course_root).resolve()
     start = time.perf_counter()
@@ -238,9 +258,12 @@ def autograde_submission(course_root: Path, student: str, assignment: str,
         row.seconds = time.perf_counter() - start
         return row
     notes = duplicate_notes(course_root, student, assignment)
-    api = make_api(course_root, overrides, sandbox=use_sandbox)
+    sandbox_reports = SandboxReports() if use_sandbox else None
+    api = make_api(course_root, overrides, sandbox=use_sandbox, sandbox_reports=sandbox_reports,
+                   kernel_threads=kernel_threads)
     result = api.autograde(assignment, student, force=True, create=True)
-    notes += _sandbox_notes(course_root, student, assignment) if use_sandbox else []
+    row.sandbox_reports = dict(sandbox_reports or {})
+    notes += _sandbox_notes(course_root, assignment, row.sandbox_reports) if use_sandbox else []
     if not result.get("success"):
         row.reason = "; ".join([autograde_failure_reason(result, student, assignment), *notes])
         row.seconds = time.perf_counter() - start
@@ -375,22 +398,13 @@ def _feedback(api, course_root: Path, row: GradeRow, secrets: dict, notes: list[
     return added
 
 
-# The sandbox's last report per (student, assignment, notebook) graded in this process
-# (run time, peak memory...), for benchmarks and diagnostics.
-SANDBOX_REPORTS: dict[tuple[str, str, str], object] = {}
-
-
-def _sandbox_notes(course_root: Path, student: str, assignment: str) -> list[str]:
+def _sandbox_notes(course_root: Path, assignment: str, reports: dict) -> list[str]:
     """What the sandbox reported for each notebook of the submission: stops and limits reached."""
-    from grader import sandbox as sandbox_module
-
     notes = []
-    folder = course_root / "autograded" / student / assignment
     for notebook in sorted((course_root / "source" / assignment).glob("*.ipynb")):
-        report = sandbox_module.pop_report(folder, notebook.stem)
+        report = reports.get(notebook.stem)
         if report is None:
             continue
-        SANDBOX_REPORTS[(student, assignment, notebook.stem)] = report
         if report.stopped:
             not_run = f" (not run: {', '.join(report.not_run)})" if report.not_run else ""
             notes.append(f"stopped: {report.stopped}; graded on the cells that ran{not_run}")

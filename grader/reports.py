@@ -23,6 +23,9 @@ class GradeRow:
     # One record per graded cell, in notebook order: test, points, max_points, passed, message
     # (the message as the student sees it: no hidden-test code).
     tests: list[dict] = field(default_factory=list)
+    # What the sandbox reported per notebook ({notebook name: grader.sandbox.SandboxReport}: run
+    # time, peak memory, stops, limits reached); empty when the kernel ran unsandboxed.
+    sandbox_reports: dict = field(default_factory=dict, compare=False, repr=False)
 
     CSV_COLUMNS = ("student", "assignment", "status", "score", "max_score", "failed", "reason", "seconds")
 

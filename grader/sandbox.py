@@ -31,7 +31,8 @@ starts as::
   the kernel when the submission's wall-time budget is spent, and when the
   kernel dies (killed, out of memory, crashed) it marks the cells that could
   not run instead of failing the whole autograde, so the submission is graded
-  on what ran. What happened is left in ``REPORTS`` for ``grader.pipeline``.
+  on what ran. What happened goes into the ``SandboxReports`` of the call (``SandboxedExecute.reports``,
+  set in the config by ``grader.pipeline.make_api``).
   (The static tamper review of the student's cells, which never runs in the
   sandbox, is ``grader/tamper_review.py``.)
 
@@ -57,7 +58,7 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from nbformat.notebooknode import NotebookNode
-from traitlets import Bool, Integer, List, Unicode
+from traitlets import Bool, Instance, Integer, List, Unicode
 from traitlets.config import Configurable
 
 from nbgrader.preprocessors import Execute
@@ -91,6 +92,9 @@ class Sandbox(Configurable):
         "Environment variables passed from the grader to the kernel; everything else is cleared.")
     ).tag(config=True)
     use_cgroups = Bool(True, help="Add a cgroup memory/process cap when the grader may create cgroups.").tag(config=True)
+    kernel_threads = Integer(0, help=(
+        "Math-library threads of each kernel (OMP_NUM_THREADS, MKL_NUM_THREADS); 0: the cores the grader "
+        "may use. Parallel grading gives each kernel its share of the cores.")).tag(config=True)
 
 
 # --------------------------------------------------------------------------
@@ -231,7 +235,7 @@ def _workdir_entries(workdir: Path, settings: Sandbox) -> list[str]:
 
 def kernel_environment(env: dict, settings: Sandbox) -> dict[str, str]:
     """The kernel's whole environment: nothing of the grader's leaks in but ``pass_env``."""
-    threads = os.environ.get("COURSE_SANDBOX_THREADS") or str(len(os.sched_getaffinity(0)))
+    threads = str(settings.kernel_threads or len(os.sched_getaffinity(0)))
     clean = {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
@@ -539,8 +543,17 @@ class SandboxReport:
     peak_memory_mb: float = 0.0                        # from the cgroup; 0 where there is none
 
 
-# Keyed by (working folder, notebook name); one autograde per worker process at a time.
-REPORTS: dict[tuple[str, str], SandboxReport] = {}
+class SandboxReports(dict):
+    """One grading call's sandbox reports, ``{notebook name: SandboxReport}``, filled in by
+    ``SandboxedExecute``. It travels in the traitlets config (``SandboxedExecute.reports``), and
+    traitlets deep-copies config values: a copy of it is itself, so the caller reads what the
+    preprocessor wrote."""
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 RUNTIME_TMPFS = "size=1m,nr_inodes=64,mode=0700"
@@ -693,6 +706,9 @@ LIMIT_SIGNS = [
 class SandboxedExecute(Execute):
     """nbgrader's Execute with the kernel in the sandbox, a wall-time budget, and death handling."""
 
+    reports = Instance(SandboxReports, allow_none=True, help=(
+        "Where each notebook's SandboxReport goes, by notebook name (set per grading call).")).tag(config=True)
+
     def __init__(self, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(**kwargs)
@@ -706,7 +722,8 @@ class SandboxedExecute(Execute):
         self.settings = Sandbox(config=self.config)
         metadata = (resources or {}).get("metadata", {})
         self._report = SandboxReport()
-        REPORTS[(str(Path(metadata.get("path") or os.getcwd()).resolve()), metadata.get("name", ""))] = self._report
+        if self.reports is not None:
+            self.reports[metadata.get("name", "")] = self._report
         self._killed_for = ""
         self._sandbox_km = None
         self._done: set[int] = set()
@@ -819,8 +836,3 @@ class SandboxedExecute(Execute):
                         where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {nb.cells.index(cell)}"
                         hits.append(f"{label} in {where}")
         return hits
-
-
-def pop_report(workdir: Path, notebook_name: str) -> SandboxReport | None:
-    """The report of the last run of ``<workdir>/<notebook_name>.ipynb`` in this process."""
-    return REPORTS.pop((str(Path(workdir).resolve()), notebook_name), None)

@@ -108,6 +108,7 @@ def check_solutions(course_root: Path, assignments: list[str], overrides: dict |
                     sandbox="auto", workers: int | None = None) -> list[SolutionCheck]:
     """Grade each assignment's solution as a submission (cached passes are not graded again)."""
     course_root = Path(course_root).resolve()
+    sandbox = pipeline.resolve_sandbox(sandbox)     # decided once, for the key and the grading
     cache = _load_cache(course_root)
     keys = {a: environment_key(course_root, a, overrides, sandbox) for a in assignments}
     checks = {a: SolutionCheck(a, True, *cache[keys[a]], cached=True)
