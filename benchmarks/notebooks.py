@@ -9,10 +9,10 @@ from pathlib import Path
 
 from benchmarks.common import row
 from helpers.paths import REPO_ROOT
-from tools.notebook_run import run_copy, section_seconds
+from tools.notebook_run import CELL_TIMEOUT_S, run_copy, section_seconds
 
 
-def execute(assignment: str, out_dir: Path, profile: str = "full", timeout_s: int = 1800):
+def execute(assignment: str, out_dir: Path, profile: str = "full", timeout_s: int = CELL_TIMEOUT_S):
     """Run source/<assignment> in a copy under ``out_dir``; return (notebook, section_seconds, total_s)."""
     import nbformat
 

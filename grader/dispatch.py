@@ -18,8 +18,10 @@ from grader.reports import GradeRow
 
 def default_workers(n_submissions: int, course_root: Path | None = None, overrides: dict | None = None) -> int:
     """Workers bounded by the cores this process may use and by memory (one sandbox limit each)."""
+    from grader.sandbox import Sandbox
+
     cores = len(os.sched_getaffinity(0))
-    memory_mb = 6144
+    memory_mb = Sandbox.class_traits()["memory_limit_mb"].default()     # stated once, in the trait
     if course_root is not None:
         try:
             value = load_config(course_root, overrides).Sandbox.get("memory_limit_mb")

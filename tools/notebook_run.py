@@ -14,7 +14,12 @@ from pathlib import Path
 from helpers.paths import REPO_ROOT
 
 
-def run_copy(assignment: str, work_root: Path, profile: str = "full", timeout_s: int = 1800,
+# Per-cell timeout of these full-profile runs (benchmarks/notebooks.py, the recorded course
+# outputs); the grader's per-cell timeout is c.Execute.timeout in nbgrader_config.py.
+CELL_TIMEOUT_S = 1800
+
+
+def run_copy(assignment: str, work_root: Path, profile: str = "full", timeout_s: int = CELL_TIMEOUT_S,
              extra_cells=(), unset_env=()):
     """Execute a copy of source/<assignment> in ``work_root/<assignment>`` (replaced if there) with
     ``COURSE_PROFILE=profile``; ``extra_cells`` are appended first, ``unset_env`` variables removed.

@@ -212,7 +212,7 @@ print(_json.dumps(_state))
 """
 
 
-def execute(exercise: str, work_root: Path, profile: str = "full", timeout_s: int = 1800):
+def execute(exercise: str, work_root: Path, profile: str = "full", timeout_s: int = notebook_run.CELL_TIMEOUT_S):
     """Run a copy of source/<exercise> under ``work_root``.
 
     Returns (executed notebook, machine description, results state, total seconds, folder).
