@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 from tests.pipeline import REPO_ROOT, Course, with_cell_replaced
-import grader as grading
+import grader
 
 pytestmark = pytest.mark.pipeline
 
@@ -59,7 +59,7 @@ class _GradedCourses(dict):
         # there are cores), each kernel in the sandbox where bubblewrap works.
         pairs = [(s, a) for s, a in _submissions(course.root) if a == assignment]
         started = time.perf_counter()
-        rows = grading.grade_submissions(course.root, pairs, overrides=course.overrides, feedback=False)
+        rows = grader.grade_submissions(course.root, pairs, overrides=course.overrides, feedback=False)
         print(f"\n[{assignment}] {len(pairs)} submissions graded in {time.perf_counter() - started:.1f} s")
         self[assignment] = (course, {row.student: row for row in rows})
         return self[assignment]

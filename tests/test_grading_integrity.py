@@ -25,7 +25,7 @@ import nbformat
 import pytest
 
 from tests.pipeline import REPO_ROOT, Course, require_sandbox
-import grader as grading
+import grader
 from grader import hidden_tests, solution_check
 
 pytestmark = pytest.mark.pipeline
@@ -107,7 +107,7 @@ def hostile(tmp_path_factory):
     duplicated.cells.insert(index + 1, copy.deepcopy(duplicated.cells[index]))
     c.submit("copied_test_cell", H, duplicated)
     students = ["searches_files", "dumps_tests", "wrong_mean", "copied_test_cell"]
-    rows = grading.grade_submissions(c.root, [(s, H) for s in students], overrides=OVERRIDES,
+    rows = grader.grade_submissions(c.root, [(s, H) for s in students], overrides=OVERRIDES,
                                      feedback=True, sandbox=True)
     c.rows = {row.student: row for row in rows}
     c.secrets = hidden_tests.secret_lines(c.source_notebook(H), release)
@@ -167,7 +167,7 @@ def test_failing_hidden_test_shows_name_points_and_message_not_code(hostile):
 
 
 def test_grades_csv_has_one_points_column_per_test(hostile, tmp_path):
-    path = grading.write_grades_csv(list(hostile.rows.values()), tmp_path / "grades.csv")
+    path = grader.write_grades_csv(list(hostile.rows.values()), tmp_path / "grades.csv")
     with open(path, newline="") as handle:
         rows = {r["student"]: r for r in csv.DictReader(handle)}
     assert float(rows["wrong_mean"]["points:test_square"]) == 2
@@ -237,8 +237,8 @@ def test_a_broken_environment_refuses_to_grade_and_writes_nothing(course_copy, t
 def test_a_setup_cell_failing_is_not_graded_and_leaves_no_score(course_copy, tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "no-models-here"))
     course_copy.submit("unlucky", E, course_copy.source_notebook(E))
-    grading.ensure_gradebook(course_copy.root)
-    row = grading.autograde_submission(course_copy.root, "unlucky", E, feedback=True)
+    grader.ensure_gradebook(course_copy.root)
+    row = grader.autograde_submission(course_copy.root, "unlucky", E, feedback=True)
     assert row.status == "not graded" and row.score == 0, row
     assert "environment fault" in row.reason and "read-only cell setup" in row.reason, row.reason
     from nbgrader.api import Gradebook, MissingEntry

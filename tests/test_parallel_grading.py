@@ -17,7 +17,7 @@ import time
 import pytest
 
 from tests.pipeline import Course, with_cell_replaced
-import grader as grading
+import grader
 
 pytestmark = pytest.mark.pipeline
 
@@ -73,9 +73,9 @@ def graded(tmp_path_factory):
     sequential = _make_course(tmp_path_factory.mktemp("sequential"))
     parallel = _make_course(tmp_path_factory.mktemp("parallel"))
     t0 = time.perf_counter()
-    seq_rows = grading.grade_submissions(sequential.root, _pairs(), workers=1, overrides=OVERRIDES, feedback=True)
+    seq_rows = grader.grade_submissions(sequential.root, _pairs(), workers=1, overrides=OVERRIDES, feedback=True)
     t1 = time.perf_counter()
-    par_rows = grading.grade_submissions(parallel.root, _pairs(), workers=2, overrides=OVERRIDES, feedback=True)
+    par_rows = grader.grade_submissions(parallel.root, _pairs(), workers=2, overrides=OVERRIDES, feedback=True)
     t2 = time.perf_counter()
     print(f"\n[parallel grading] {len(_pairs())} submissions: sequential {t1 - t0:.1f} s, "
           f"2 workers {t2 - t1:.1f} s")
@@ -117,7 +117,7 @@ def test_every_submission_has_its_own_results(graded):
 def test_parallel_regrading_is_idempotent(graded):
     course, rows = graded["parallel"]
     before = _gradebook(course.root)
-    again = grading.grade_submissions(course.root, _pairs(), workers=2, overrides=OVERRIDES, feedback=False)
+    again = grader.grade_submissions(course.root, _pairs(), workers=2, overrides=OVERRIDES, feedback=False)
     assert [(r.student, r.score) for r in again] == [(r.student, r.score) for r in rows]
     assert _gradebook(course.root) == before
 
@@ -125,7 +125,7 @@ def test_parallel_regrading_is_idempotent(graded):
 def _hold_gradebook(db_url, seconds, started):
     from nbgrader.api import Gradebook
 
-    grading.serialised_gradebook()
+    grader.serialised_gradebook()
     with Gradebook(db_url):
         started.set()
         time.sleep(seconds)
@@ -142,7 +142,7 @@ def test_gradebook_sessions_exclude_each_other_across_processes(graded):
     holder.start()
     try:
         assert started.wait(60), "the holding process never opened the gradebook"
-        grading.serialised_gradebook()
+        grader.serialised_gradebook()
         t0 = time.perf_counter()
         with Gradebook(db_url):
             waited = time.perf_counter() - t0

@@ -15,7 +15,7 @@ import sqlite3
 import pytest
 
 from tests.conftest import REPO_ROOT
-from grader import __main__ as grade, gradebook as grading, roster
+from grader import __main__ as grade, gradebook as grader_gradebook, roster
 
 ROSTER = ("id,first_name,last_name,email,lms_user_id\n"
           "alice,Alice,Example,alice@example.org,EX1001\n"
@@ -37,8 +37,8 @@ def gradebook(tmp_path):
     (38, 25), bob only exercise1 (29), carol (not in the roster) only exercise2 (12.5)."""
     from nbgrader.api import Gradebook
 
-    grading._venv_bin_on_path()
-    grading.serialised_gradebook()
+    grader_gradebook._venv_bin_on_path()
+    grader_gradebook.serialised_gradebook()
     db_path = tmp_path / "gradebook.db"
     with Gradebook(_gradebook_url(db_path)) as gb:
         for assignment, maximum in (("exercise1", 38), ("exercise2", 25)):

@@ -25,7 +25,7 @@ import nbformat
 import pytest
 
 from tests.pipeline import Course, require_sandbox
-import grader as grading
+import grader
 from grader import sandbox
 
 pytestmark = pytest.mark.pipeline
@@ -52,8 +52,8 @@ def reads_secrets(root: Path, port: int) -> str:
                root / "submitted" / "bystander" / A / f"{A}.ipynb",
                root / "autograded" / "bystander" / A / f"{A}.ipynb", root / "autograded" / "bystander",
                root / "feedback", root, Path.home(), Path.home() / ".ssh", Path("/etc/shadow"),
-               grading.REPO_ROOT, grading.REPO_ROOT / "source", grading.REPO_ROOT / "authoring",
-               grading.REPO_ROOT / "tests", "../../../source", "../../../gradebook.db", "/proc/1/environ"]
+               grader.REPO_ROOT, grader.REPO_ROOT / "source", grader.REPO_ROOT / "authoring",
+               grader.REPO_ROOT / "tests", "../../../source", "../../../gradebook.db", "/proc/1/environ"]
     return f"""
 import json, os
 seen = {{}}
@@ -364,7 +364,7 @@ def course(tmp_path_factory):
     os.environ[SECRET_ENV] = SECRET_VALUE
     try:
         students = [*ATTACKS, "links_to_the_solution"]
-        rows = grading.grade_submissions(c.root, [(s, A) for s in students], workers=2,
+        rows = grader.grade_submissions(c.root, [(s, A) for s in students], workers=2,
                                          overrides=OVERRIDES, feedback=False, sandbox=True)
     finally:
         os.environ.pop(SECRET_ENV, None)
@@ -509,7 +509,7 @@ def test_without_cgroups_the_process_cap_still_holds(tmp_path):
     overrides = {**OVERRIDES, "Execute.timeout": 20, "Sandbox.use_cgroups": False}
     c = Course(tmp_path, [], fixtures=[A], overrides=overrides)
     c.submit("slow_bomb", A, _with_attack(c, SLOW_BOMB))
-    row = grading.autograde_submission(c.root, "slow_bomb", A, overrides, feedback=False, sandbox=True)
+    row = grader.autograde_submission(c.root, "slow_bomb", A, overrides, feedback=False, sandbox=True)
     assert row.status == "graded", row
     if os.geteuid() == 0:
         assert row.score == 2 and "stopped: process limit" in row.reason, row

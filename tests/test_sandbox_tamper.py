@@ -15,8 +15,8 @@ from __future__ import annotations
 import pytest
 
 from tests.pipeline import Course, require_sandbox, with_cell_replaced
-import grader as grading
-from grader import tamper_review as sandbox
+import grader
+from grader import tamper_review
 
 pytestmark = pytest.mark.pipeline
 
@@ -91,7 +91,7 @@ def course(tmp_path_factory):
     for case in [*CASES, HOOK]:
         c.submit(case["name"], A, with_cell_replaced(c.source_notebook(A), case["cell"], case["source"]))
     students = ["correct", *[case["name"] for case in CASES], HOOK["name"]]
-    rows = grading.grade_submissions(c.root, [(s, A) for s in students], workers=2,
+    rows = grader.grade_submissions(c.root, [(s, A) for s in students], workers=2,
                                      overrides=c.overrides, feedback=False, sandbox=True)
     c.rows = {row.student: row for row in rows}
     return c
@@ -130,15 +130,15 @@ def test_tamper_review_leaves_honest_code_alone():
 
     for assignment in ("tamper", "hostile", "robust"):
         notebook = nbformat.reads(render(FIXTURES_DIR / f"{assignment}.py"), as_version=4)
-        assert sandbox.tamper_review(notebook) == [], assignment
+        assert tamper_review.tamper_review(notebook) == [], assignment
     # The course's own solutions, read as if a student had written them (only what the
     # release provides counts as the course's code): nothing to flag.
     for source in sorted((REPO_ROOT / "source").glob("*/*.ipynb")):
         release = REPO_ROOT / "release" / source.parent.name / source.name
         if not release.exists():     # not generated yet; the grader always has it
             continue
-        known = sandbox.reference_lines(nbformat.read(release, as_version=4))
-        assert sandbox.tamper_review(nbformat.read(source, as_version=4), known) == [], source.name
+        known = tamper_review.reference_lines(nbformat.read(release, as_version=4))
+        assert tamper_review.tamper_review(nbformat.read(source, as_version=4), known) == [], source.name
 
 
 def test_tamper_review_flags_what_it_should_and_skips_course_code():
@@ -156,10 +156,10 @@ def test_tamper_review_flags_what_it_should_and_skips_course_code():
         "sys._getframe(1)\n"
         "print(In[-2])\n"                                  # the code of the test cell just run
         "provided = globals()\n")]
-    findings = sandbox.tamper_review(student)
+    findings = tamper_review.tamper_review(student)
     assert [f.split(": ", 1)[1] for f in findings] == [
         "checks whether it is being graded", "overrides torch functions for its objects",
         "inspects the caller's frames", "reads IPython's input history (the code of earlier cells, tests included)",
         "reaches module globals"], findings
     # The same line in the course's own notebook is not the student's.
-    assert sandbox.tamper_review(student, {"provided = globals()"}) == findings[:-1]
+    assert tamper_review.tamper_review(student, {"provided = globals()"}) == findings[:-1]
