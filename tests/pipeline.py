@@ -11,12 +11,28 @@ from tools.throwaway_course import cell_by_id, read_source, source_notebook_path
 
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 
-__all__ = ["FIXTURES_DIR", "REPO_ROOT", "Course", "cell_by_id", "read_source", "require_sandbox",
-           "source_notebook_path", "with_cell_replaced"]
+__all__ = ["FIXTURES_DIR", "REPO_ROOT", "Course", "cell_by_id", "copy_of_repository", "read_source",
+           "require_sandbox", "source_notebook_path", "with_cell_replaced"]
 
 
 class Course(throwaway_course.Course):
     fixtures_dir = FIXTURES_DIR
+
+
+def copy_of_repository(root: Path, *parts: str) -> Path:
+    """``root`` holding copies of the repository's ``parts`` (files or folders, e.g. the example
+    class: "nbgrader_config.py", "source", "submitted"), without run outputs or caches."""
+    import shutil
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    skip = shutil.ignore_patterns("artifacts", ".ipynb_checkpoints", "__pycache__")
+    for part in parts:
+        if (REPO_ROOT / part).is_dir():
+            shutil.copytree(REPO_ROOT / part, root / part, ignore=skip)
+        else:
+            shutil.copy(REPO_ROOT / part, root / part)
+    return root
 
 
 def require_sandbox():

@@ -24,7 +24,7 @@ import sys
 import nbformat
 import pytest
 
-from tests.pipeline import REPO_ROOT, Course, require_sandbox
+from tests.pipeline import Course, copy_of_repository, require_sandbox
 import grader
 from grader import hidden_tests, solution_check
 
@@ -193,9 +193,7 @@ def course_copy(tmp_path_factory):
     """A copy of the course's code with one small assignment and one complete submission, graded
     from the copy's own folder, where ``helpers`` (for the grader) is the copy's."""
     require_sandbox()
-    root = tmp_path_factory.mktemp("course-copy")
-    for folder in ("grader", "tools", "helpers"):
-        shutil.copytree(REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    root = copy_of_repository(tmp_path_factory.mktemp("course-copy"), "grader", "tools", "helpers")
     c = Course(root, [], fixtures=[E])
     shutil.rmtree(root / "release")         # the command makes it
     os.remove(root / "gradebook.db")

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import sqlite3
 
 import nbformat
 import pytest
 
-from tests.pipeline import REPO_ROOT
+from tests.pipeline import REPO_ROOT, copy_of_repository
 from tools import make_example_submissions
 
 pytestmark = pytest.mark.pipeline
@@ -43,12 +42,8 @@ def test_example_submissions_are_current(assignment):
 def graded_class(tmp_path_factory):
     from grader import __main__ as grade
 
-    root = tmp_path_factory.mktemp("course")
-    shutil.copy(REPO_ROOT / "nbgrader_config.py", root)
-    shutil.copy(REPO_ROOT / "students.csv", root)
-    for folder in ("source", "submitted"):
-        shutil.copytree(REPO_ROOT / folder, root / folder,
-                        ignore=shutil.ignore_patterns("artifacts", ".ipynb_checkpoints"))
+    root = copy_of_repository(tmp_path_factory.mktemp("course"),
+                              "nbgrader_config.py", "students.csv", "source", "submitted")
     runs = []
     for _ in range(2):
         assert grade.main(["--course-root", str(root)]) == 0
@@ -141,9 +136,7 @@ def test_no_release_on_a_new_gradebook_is_a_clear_error(tmp_path, capsys):
     """--no-release cannot grade an assignment the gradebook has never seen: say so, grade nothing."""
     from grader import __main__ as grade
 
-    shutil.copy(REPO_ROOT / "nbgrader_config.py", tmp_path)
-    for folder in ("source", "submitted"):
-        shutil.copytree(REPO_ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("artifacts"))
+    copy_of_repository(tmp_path, "nbgrader_config.py", "source", "submitted")
     assert grade.main(["--course-root", str(tmp_path), "--no-release"]) == 2
     message = capsys.readouterr().err
     assert "does not know" in message and "without --no-release" in message, message

@@ -192,11 +192,9 @@ def test_bad_blocks_are_clear_errors(text, message):
 
 
 def _course_copy(tmp_path):
-    import shutil
+    from tests.pipeline import copy_of_repository
 
-    for folder in ("authoring", "source"):
-        shutil.copytree(nb.REPO_ROOT / folder, tmp_path / folder)
-    return tmp_path
+    return copy_of_repository(tmp_path, "authoring", "source")
 
 
 def test_stale_notebooks_names_the_notebook_of_an_edited_authoring_file(tmp_path):

@@ -9,12 +9,11 @@ assignments and a missing submission.
 from __future__ import annotations
 
 import csv
-import shutil
 import sqlite3
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.pipeline import REPO_ROOT, copy_of_repository
 from grader import __main__ as grade, gradebook as grader_gradebook, roster
 
 ROSTER = ("id,first_name,last_name,email,lms_user_id\n"
@@ -121,9 +120,7 @@ def test_a_bad_roster_is_refused_with_its_reason_and_nothing_is_written(tmp_path
 
 def test_the_grading_command_refuses_a_bad_roster_before_writing_anything(tmp_path, capsys):
     """`python -m grader` checks the roster before the solution check, release or gradebook."""
-    shutil.copy(REPO_ROOT / "nbgrader_config.py", tmp_path)
-    shutil.copytree(REPO_ROOT / "source", tmp_path / "source", ignore=shutil.ignore_patterns("artifacts"))
-    shutil.copytree(REPO_ROOT / "submitted", tmp_path / "submitted", ignore=shutil.ignore_patterns("artifacts"))
+    copy_of_repository(tmp_path, "nbgrader_config.py", "source", "submitted")
     _write(tmp_path, ROSTER + "alice,Again,Twice,x@example.org,EX9\n")
     before = sorted(p.name for p in tmp_path.iterdir())
     assert grade.main(["--course-root", str(tmp_path), "--sandbox", "off"]) == 2
@@ -133,8 +130,7 @@ def test_the_grading_command_refuses_a_bad_roster_before_writing_anything(tmp_pa
 
 
 def test_a_named_roster_that_does_not_exist_is_an_error(tmp_path, capsys):
-    shutil.copy(REPO_ROOT / "nbgrader_config.py", tmp_path)
-    shutil.copytree(REPO_ROOT / "source", tmp_path / "source", ignore=shutil.ignore_patterns("artifacts"))
+    copy_of_repository(tmp_path, "nbgrader_config.py", "source")
     assert grade.main(["--course-root", str(tmp_path), "--roster", str(tmp_path / "missing.csv")]) == 2
     assert "no such roster file" in capsys.readouterr().err
 
