@@ -236,12 +236,7 @@ def prepare_embedded_model(target: Path = EMBEDDED_DIR, force: bool = False) -> 
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
         _match_gguf_special_tokens(tokenizer, gguf_path)
         model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-        staged = tmp / "model"
-        tokenizer.save_pretrained(staged)
-        model.save_pretrained(staged)
-        if target.exists():
-            shutil.rmtree(target)
-        staged.rename(target)
+        _save_in_place(tokenizer, model, tmp / "model", target)
     return target
 
 
@@ -268,13 +263,17 @@ def build_tiny_model(target: Path = TINY_DIR, tokenizer_source: Path = EMBEDDED_
     model = LlamaForCausalLM(config)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".tiny-") as tmp:
-        staged = Path(tmp) / "model"
-        tokenizer.save_pretrained(staged)
-        model.save_pretrained(staged)
-        if target.exists():
-            shutil.rmtree(target)
-        staged.rename(target)
+        _save_in_place(tokenizer, model, Path(tmp) / "model", target)
     return target
+
+
+def _save_in_place(tokenizer, model, staged: Path, target: Path) -> None:
+    """Save into ``staged`` (beside ``target``), then swap it in: a failed save leaves no half model."""
+    tokenizer.save_pretrained(staged)
+    model.save_pretrained(staged)
+    if target.exists():
+        shutil.rmtree(target)
+    staged.rename(target)
 
 
 def prepare_models(verbose: bool = True) -> dict[str, float]:
