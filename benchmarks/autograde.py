@@ -13,7 +13,7 @@ from helpers.paths import REPO_ROOT
 
 def main(repeats: int = 2) -> list[dict]:
     from grader import pipeline
-    from tools.throwaway_course import Course
+    from grader.throwaway_course import Course
 
     rows = []
     assignments = pipeline.source_assignments(REPO_ROOT)

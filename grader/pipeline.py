@@ -23,6 +23,7 @@ from pathlib import Path
 
 from grader.gradebook import _forget_submission, _venv_bin_on_path, serialised_gradebook
 from grader.reports import GradeRow
+from tools.notebook_builder import source_assignments  # source/ is the builder's; re-exported for callers
 
 
 def load_config(course_root: Path, overrides: dict | None = None):
@@ -83,11 +84,6 @@ def make_api(course_root: Path, overrides: dict | None = None, sandbox: bool = F
         config.Execute.kernel_manager_class = IPCKernelManager
     coursedir = CourseDirectory(config=config)
     return NbGraderAPI(coursedir=coursedir, config=config)
-
-
-def source_assignments(course_root: Path) -> list[str]:
-    source = Path(course_root) / "source"
-    return sorted(p.name for p in source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
 # --------------------------------------------------------------------------

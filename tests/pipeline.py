@@ -1,4 +1,4 @@
-"""The test suite's view of ``tools.throwaway_course``: its ``Course`` builds fixtures from
+"""The test suite's view of ``grader.throwaway_course``: its ``Course`` builds fixtures from
 tests/fixtures/, and ``require_sandbox`` skips or fails a test that needs bubblewrap.
 """
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers.paths import REPO_ROOT
-from tools import throwaway_course
-from tools.throwaway_course import cell_by_id, read_source, source_notebook_path, with_cell_replaced
+from grader import throwaway_course
+from grader.throwaway_course import cell_by_id, read_source, source_notebook_path, with_cell_replaced
 
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 

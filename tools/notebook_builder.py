@@ -265,6 +265,12 @@ def build_all(check: bool = False) -> list[Path]:
     return stale
 
 
+def source_assignments(course_root: Path) -> list[str]:
+    """The assignments of ``course_root/source/``: each folder that holds a notebook."""
+    source = Path(course_root) / "source"
+    return sorted(p.name for p in source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
 def stale_notebooks(root: Path) -> list[str]:
     """The notebooks of ``root/source/`` that ``root/authoring/`` would build differently.
 

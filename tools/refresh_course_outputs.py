@@ -49,6 +49,7 @@ from pathlib import Path
 
 from helpers.paths import REPO_ROOT
 from tools import notebook_run
+from tools.notebook_builder import source_assignments
 
 COURSE_DIR = REPO_ROOT / "course"
 OUTPUTS_DIR = COURSE_DIR / "outputs"
@@ -482,9 +483,7 @@ def refresh_docs(records: dict, only: set[str] | None = None) -> list[str]:
 
 def main(argv=None) -> int:
     sys.path.insert(0, str(REPO_ROOT))
-    from grader import pipeline
-
-    available = pipeline.source_assignments(REPO_ROOT)
+    available = source_assignments(REPO_ROOT)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-e", "--exercise", action="append", choices=available,
@@ -500,7 +499,7 @@ def main(argv=None) -> int:
     exercises = args.exercise or available
 
     if args.docs_only:
-        records = {e: load_outputs(e) for e in pipeline.source_assignments(REPO_ROOT)
+        records = {e: load_outputs(e) for e in source_assignments(REPO_ROOT)
                    if (OUTPUTS_DIR / f"{e}.json").exists()}
         print("documents updated:", ", ".join(refresh_docs(records)) or "none")
         return 0
@@ -530,7 +529,7 @@ def main(argv=None) -> int:
                 records[exercise] = record
                 print(f"wrote course/outputs/{exercise}.json, .md and {len(record['figures'])} figure(s)")
     if records:
-        all_records = {e: load_outputs(e) for e in pipeline.source_assignments(REPO_ROOT)
+        all_records = {e: load_outputs(e) for e in source_assignments(REPO_ROOT)
                        if (OUTPUTS_DIR / f"{e}.json").exists()}
         print("documents updated:", ", ".join(refresh_docs(all_records, set(records))) or "none")
     if args.check and problems:

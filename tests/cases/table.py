@@ -6,7 +6,7 @@ autograding must do: ``"full"`` (all points) or ``"lose"`` (each listed test cel
 """
 from __future__ import annotations
 
-from tools.throwaway_course import cell_by_id, read_source
+from grader.throwaway_course import cell_by_id, read_source
 
 
 class Table:
