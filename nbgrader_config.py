@@ -24,10 +24,11 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.d
 # nbgrader's exchange (release -> fetch -> submit -> collect -> feedback, from JupyterLab's
 # Assignment List and the Formgrader): a folder inside the course, git-ignored, so the round
 # trip works on one machine without root. On JupyterHub point every user at one shared folder
-# with COURSE_EXCHANGE_DIR (course/instructor_guide.md, "The exchange").
-EXCHANGE_DIR = os.environ.get("COURSE_EXCHANGE_DIR") or os.path.join(COURSE_ROOT, "exchange")
+# with COURSE_EXCHANGE_DIR (course/instructor_guide.md, "Running a class through the exchange").
+SHARED_EXCHANGE_DIR = os.environ.get("COURSE_EXCHANGE_DIR")
+EXCHANGE_DIR = SHARED_EXCHANGE_DIR or os.path.join(COURSE_ROOT, "exchange")
 c.Exchange.root = EXCHANGE_DIR
-if not os.environ.get("COURSE_EXCHANGE_DIR"):
+if not SHARED_EXCHANGE_DIR:
     # nbgrader only creates it on the first release; until then every Assignment List and
     # Formgrader page fails with "Unwritable directory". A shared one is the admin's to make.
     try:
