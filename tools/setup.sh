@@ -73,4 +73,21 @@ elif can_apt; then
 else
     echo "[setup] note: no chromium; the browser round-trip test is skipped (apt-get install chromium to run it)"
 fi
+
+# The PostgreSQL gradebook tests (tests/test_postgres_gradebook.py) start a real server with
+# Debian's initdb/pg_ctl (under /usr/lib/postgresql/*/bin, not on PATH).
+has_initdb() { compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1; }
+if has_initdb; then
+    echo "[setup] postgresql: initdb found"
+elif can_apt; then
+    echo "[setup] postgresql: installing postgresql with apt-get (the PostgreSQL gradebook tests need it)"
+    apt_install postgresql
+    if has_initdb; then
+        echo "[setup] postgresql: installed"
+    else
+        echo "[setup] WARNING: 'apt-get install postgresql' failed; the PostgreSQL gradebook tests will fail" >&2
+    fi
+else
+    echo "[setup] note: no PostgreSQL server; the PostgreSQL gradebook tests are skipped (apt-get install postgresql to run them)"
+fi
 echo "[setup] done in $(( $(date +%s) - start )) s"
