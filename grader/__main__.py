@@ -4,6 +4,8 @@
     python -m grader --assignment exercise2 --student alice
     python -m grader --workers 1        # one submission at a time
     python -m grader --sandbox off      # trusted code only: no sandbox
+    python -m grader --scheduler tcp://head:8786       # on a Dask cluster (grader/cluster.py)
+    python -m grader --db-url postgresql://user@host/course   # the gradebook in PostgreSQL
 
 Steps: (0) each assignment's own solution is graded first, in the same sandbox and
 profile; unless it gets full marks the command refuses to grade (exit status 3, nothing
@@ -24,6 +26,12 @@ command grades unsandboxed and says so loudly (see
 with its reason and the others still run; running again gives the same
 scores, because nbgrader updates the gradebook rows of a re-graded
 submission in place.
+
+With ``--scheduler`` the submissions (and the solution check) are graded by the workers of a
+Dask scheduler (``python -m grader.worker ADDRESS`` on each machine), which need no access to
+the course folders; this process writes everything they send back. If the scheduler goes away
+mid-run the command stops (exit status 4) with every finished result written; running it again
+grades every submission again, with the same scores.
 """
 from __future__ import annotations
 
@@ -35,6 +43,7 @@ from pathlib import Path
 
 from grader import dispatch, pipeline, reports, roster as roster_module
 from grader.gradebook import _backup_gradebook, ensure_gradebook, gradebook_assignments
+from grader.progress import ClassProgress
 
 from helpers.paths import REPO_ROOT
 
@@ -66,12 +75,12 @@ def _announce_sandbox(sandbox, reason: str) -> None:
               f"submissions this way (course/grading_security.md).\n{bar}", file=sys.stderr, flush=True)
 
 
-def _solutions_pass(root: Path, assignments: list[str], sandbox, workers: int | None) -> bool:
+def _solutions_pass(root: Path, assignments: list[str], sandbox, workers: int | None, client=None) -> bool:
     """Grade each assignment's own solution first (grader/solution_check.py); False: refuse to grade."""
     from grader import solution_check
 
     with pipeline.quiet_stdio(keep_stdout=True):
-        checks = solution_check.check_solutions(root, assignments, sandbox=sandbox, workers=workers)
+        checks = solution_check.check_solutions(root, assignments, sandbox=sandbox, workers=workers, client=client)
     for check in checks:
         how = "remembered from an earlier check" if check.cached else f"{check.seconds:.1f} s"
         if check.passed:
@@ -89,22 +98,22 @@ def _solutions_pass(root: Path, assignments: list[str], sandbox, workers: int | 
     return all(check.passed for check in checks)
 
 
-def _import_roster(root: Path, roster, pairs) -> None:
+def _import_roster(root: Path, roster, pairs, db_url: str) -> None:
     """Names, emails and LMS ids into the gradebook (the Formgrader shows them); say once who is not listed."""
     students = sorted({student for student, _ in pairs})
     if roster is None:
         print(f"[roster] no {roster_module.ROSTER_FILE}: students are known by their ids only", flush=True)
         return
-    ensure_gradebook(root)
-    count = roster_module.import_roster(roster, root / "gradebook.db")
+    ensure_gradebook(root, db_url)
+    count = roster_module.import_roster(roster, db_url)
     print(f"[roster] {count} student(s) from {roster.path.name} in the gradebook", flush=True)
     unknown = roster.unknown(students)
     if unknown:
         print(f"[roster] not in {roster.path.name}, graded by id only: {', '.join(unknown)}", flush=True)
 
 
-def _write_lms_exports(root: Path) -> None:
-    paths, left_out = roster_module.write_lms_exports(root / "gradebook.db", root)
+def _write_lms_exports(root: Path, db_url: str) -> None:
+    paths, left_out = roster_module.write_lms_exports(db_url, root)
     print(f"LMS imports: {paths['canvas'].name} (Canvas), {paths['moodle'].name} (Moodle)")
     if left_out:
         print(f"[roster] left out of {paths['moodle'].name} (Moodle needs an identifier on every row): "
@@ -128,8 +137,18 @@ def run(argv=None) -> tuple[int, list[reports.GradeRow]]:
                              "fewer if memory is short)")
     parser.add_argument("--sandbox", choices=["auto", "on", "off"], default="auto",
                         help="auto (default): sandbox every kernel where bubblewrap works, warn loudly "
-                             "where it does not; on: refuse to grade without it; off: no sandbox")
+                             "where it does not; on: refuse to grade without it; off: no sandbox. "
+                             "On a cluster (--scheduler) auto means on")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="grade on the workers of this Dask scheduler (e.g. tcp://head:8786) instead of "
+                             "this machine; start workers with `python -m grader.worker ADDRESS`")
+    parser.add_argument("--db-url", default=None, metavar="URL",
+                        help="the gradebook's database, e.g. postgresql://user@host:5432/course (default: "
+                             "what nbgrader_config.py names; COURSE_DB_URL sets it there; else gradebook.db)")
     args = parser.parse_args(argv)
+    if args.db_url and not args.db_url.startswith(("sqlite:", "postgresql:", "postgresql+")):
+        parser.error(f"--db-url {args.db_url!r}: accepted are postgresql://USER@HOST:PORT/DATABASE and "
+                     "sqlite:///PATH")
 
     root = args.course_root.resolve()
     if (root / "authoring").is_dir():    # grading must see what authoring/ says, not an older build
@@ -156,32 +175,66 @@ def run(argv=None) -> tuple[int, list[reports.GradeRow]]:
             return 2, []
 
     started = time.perf_counter()
-    dispatch.start_worker_server()    # its imports overlap with the releases below
-    mode = {"auto": "auto", "on": True, "off": False}[args.sandbox]
-    from grader import sandbox as sandbox_module
+    db_url = pipeline.course_db_url(root, args.db_url)
+    client = None
+    if args.scheduler:
+        from grader import cluster
 
-    reason = "" if mode is False else sandbox_module.unavailable_reason()
-    _announce_sandbox(mode, reason)
-    sandbox = pipeline.resolve_sandbox(mode, reason)    # decided once, passed down to every grading step
+        try:
+            client = cluster.connect(args.scheduler)
+        except cluster.ClusterError as error:
+            print(f"[cluster] {error}. Nothing was graded or written.", file=sys.stderr)
+            return 4, []
+        dashboard = cluster.dashboard_address(client)
+        print(f"[cluster] grading on {args.scheduler}"
+              + (f"; dashboard: {dashboard}" if dashboard else " (no dashboard: install bokeh on the "
+                 "scheduler's machine for one)"), flush=True)
+        # The workers sandbox every kernel (grader.worker refuses to start without one) unless off.
+        sandbox = (args.sandbox != "off", "")
+        if args.sandbox == "off":
+            _announce_sandbox(False, "")
+    else:
+        dispatch.start_worker_server()    # its imports overlap with the releases below
+        mode = {"auto": "auto", "on": True, "off": False}[args.sandbox]
+        from grader import sandbox as sandbox_module
+
+        reason = "" if mode is False else sandbox_module.unavailable_reason()
+        _announce_sandbox(mode, reason)
+        sandbox = pipeline.resolve_sandbox(mode, reason)    # decided once, passed down to every grading step
+    try:
+        return _grade(args, root, assignments, roster, sandbox, db_url, client, started)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _grade(args, root: Path, assignments: list[str], roster, sandbox, db_url: str, client,
+           started: float) -> tuple[int, list[reports.GradeRow]]:
+    from grader import cluster
+
     pairs = [(s, a) for s, a in pipeline.discover_submissions(root)
              if (not args.assignment or a in args.assignment) and (not args.student or s in args.student)]
     graded_assignments = sorted({a for _, a in pairs} & set(assignments))
     if args.no_release:
         # Autograde reads each assignment's grade cells from the gradebook, which only a release
         # writes there: without one, every submission would fail with nbgrader's generic error.
-        unknown = sorted(set(graded_assignments) - gradebook_assignments(root))
+        unknown = sorted(set(graded_assignments) - gradebook_assignments(root, db_url))
         if unknown:
             print(f"[grade] --no-release: the gradebook does not know {', '.join(unknown)} yet; "
                   "run once without --no-release to register it", file=sys.stderr)
             return 2, []
-    if graded_assignments and not _solutions_pass(root, graded_assignments, sandbox, args.workers):
-        return 3, []
+    try:
+        if graded_assignments and not _solutions_pass(root, graded_assignments, sandbox, args.workers, client):
+            return 3, []
+    except cluster.ClusterError as error:
+        print(f"[cluster] {error}. Nothing was graded or written.", file=sys.stderr)
+        return 4, []
     release_failed = []
     if not args.no_release:
         for assignment in assignments:
             t0 = time.perf_counter()
             with pipeline.quiet_stdio():
-                result = pipeline.generate_release(root, assignment)
+                result = pipeline.generate_release(root, assignment, db_url=db_url)
             if result["success"]:
                 print(f"[release] release/{assignment}/ regenerated ({time.perf_counter() - t0:.1f} s)")
             else:
@@ -189,26 +242,36 @@ def run(argv=None) -> tuple[int, list[reports.GradeRow]]:
                 print(f"[release] FAILED for {assignment}; the previous release was kept:\n{result['error']}",
                       file=sys.stderr)
 
-    _backup_gradebook(root)
-    _import_roster(root, roster, pairs)
+    _backup_gradebook(root, db_url)
+    _import_roster(root, roster, pairs, db_url)
     workers = args.workers or dispatch.default_workers(len(pairs), root)
-    if pairs:
+    if pairs and client is None:
         print(f"[grade] {len(pairs)} submission(s), {workers} at a time", flush=True)
+    elif pairs:
+        print(f"[grade] {len(pairs)} submission(s) on the cluster", flush=True)
 
-    def progress(row):
-        print(f"[grade] {row.student}/{row.assignment}: {row.status}, {row.score:g}/{row.max_score:g} "
-              f"({row.seconds:.1f} s){' - ' + row.reason if row.reason else ''}", flush=True)
-
-    with pipeline.quiet_stdio(keep_stdout=True):
-        rows = dispatch.grade_submissions(root, pairs, workers=workers, feedback=not args.no_feedback,
-                                         sandbox=sandbox, on_row=progress)
+    progress = ClassProgress(len(pairs))
+    try:
+        with pipeline.quiet_stdio(keep_stdout=True):
+            rows = dispatch.grade_submissions(root, pairs, workers=workers, feedback=not args.no_feedback,
+                                             sandbox=sandbox, on_row=progress.finish, on_start=progress.start,
+                                             db_url=db_url, client=client)
+    except cluster.ClusterError as error:
+        progress.close()
+        lost = isinstance(error, cluster.SchedulerLost)
+        print(f"[cluster] STOPPED: {'the scheduler went away' if lost else 'the cluster cannot grade'} "
+              f"({error}). {progress.done} of {len(pairs)} submission(s) finished and are written (gradebook, "
+              "autograded/, feedback/); grades.csv was not rewritten. Run the command again: it grades "
+              "every submission again, with the same scores.", file=sys.stderr)
+        return 4, []
+    progress.close()
 
     print()
     print(reports.format_table(rows))
     if rows:
         csv_path = reports.write_grades_csv(rows, args.csv or root / "grades.csv")
         print(f"\ngrades written to {csv_path}; feedback in {root / 'feedback'}/")
-        _write_lms_exports(root)
+        _write_lms_exports(root, db_url)
     print(f"total: {len(rows)} submission(s) in {time.perf_counter() - started:.1f} s")
     return (1 if release_failed else 0), rows
 

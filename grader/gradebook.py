@@ -1,9 +1,16 @@
-"""The gradebook: one writer at a time, a backup before grading, forgetting a submission.
+"""The gradebook: where it is, one writer at a time, a backup, moving a submission's grades.
 
-Every nbgrader ``Gradebook`` session, in any process, holds an exclusive lock on the
-gradebook file (``serialised_gradebook``), so concurrent autogrades never interleave their
-writes. ``_backup_gradebook`` copies it aside before a run; ``_forget_submission`` removes a
-submission's rows when its run failed for the environment's sake.
+The gradebook is nbgrader's database, named by a URL: sqlite (``gradebook.db`` in the course,
+the default: ``sqlite_url``) or PostgreSQL (``postgresql://...``, for a large class and several
+graders at once). Functions here take a course folder and an optional ``db_url``; without one
+they use the course's sqlite file.
+
+Every nbgrader ``Gradebook`` session in a process on this machine holds an exclusive lock per
+gradebook URL (``serialised_gradebook``), so concurrent autogrades never interleave their
+writes. ``_backup_gradebook`` copies a sqlite gradebook aside before a run;
+``_forget_submission`` removes a submission's rows when its run failed for the environment's
+sake. ``export_submission`` and ``record_submission`` carry one submission's autograder results
+from the gradebook a cluster worker graded into (a private sqlite file) to the course's.
 """
 from __future__ import annotations
 
@@ -25,8 +32,22 @@ def _venv_bin_on_path() -> None:
 
 
 
-def _backup_gradebook(course_root: Path) -> None:
+def sqlite_url(course_root: Path) -> str:
+    """The course's own sqlite gradebook, ``<course_root>/gradebook.db``."""
+    return "sqlite:///" + str(Path(course_root).resolve() / "gradebook.db")
+
+
+def as_url(db) -> str:
+    """A gradebook URL from a URL or the path of a sqlite file."""
+    text = str(db)
+    return text if "://" in text else "sqlite:///" + str(Path(db).resolve())
+
+
+def _backup_gradebook(course_root: Path, db_url: str | None = None) -> None:
     # A copy taken before grading, so a crash mid-run can never cost the old grades.
+    # (A PostgreSQL gradebook is backed up by the database's own means: pg_dump.)
+    if db_url and db_url != sqlite_url(course_root):
+        return
     db = course_root / "gradebook.db"
     if db.exists():
         tmp = course_root / "gradebook.db.bak.tmp"
@@ -34,25 +55,24 @@ def _backup_gradebook(course_root: Path) -> None:
         tmp.replace(course_root / "gradebook.db.bak")
 
 
-def ensure_gradebook(course_root: Path) -> None:
+def ensure_gradebook(course_root: Path, db_url: str | None = None) -> None:
     """Create or upgrade the gradebook once, before any worker opens it."""
     from nbgrader.api import Gradebook
 
     _venv_bin_on_path()
     serialised_gradebook()
-    Gradebook("sqlite:///" + str(Path(course_root).resolve() / "gradebook.db")).close()
+    Gradebook(db_url or sqlite_url(course_root)).close()
 
 
-
-def gradebook_assignments(course_root: Path) -> set[str]:
+def gradebook_assignments(course_root: Path, db_url: str | None = None) -> set[str]:
     """Assignments the gradebook knows (``generate_release`` adds them); empty without a gradebook."""
-    db = Path(course_root).resolve() / "gradebook.db"
-    if not db.exists():
+    if not db_url and not (Path(course_root).resolve() / "gradebook.db").exists():
         return set()
     from nbgrader.api import Gradebook
 
+    _venv_bin_on_path()
     serialised_gradebook()
-    with Gradebook("sqlite:///" + str(db)) as gradebook:
+    with Gradebook(db_url or sqlite_url(course_root)) as gradebook:
         return {a.name for a in gradebook.assignments}
 
 
@@ -131,12 +151,71 @@ def serialised_gradebook() -> None:
 
 
 
-def _forget_submission(course_root: Path, assignment: str, student: str) -> None:
+def _forget_submission(course_root: Path, assignment: str, student: str, db_url: str | None = None) -> None:
     """Remove a submission's gradebook rows: an environment fault must leave no score behind."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook("sqlite:///" + str(course_root / "gradebook.db")) as gradebook:
+    with Gradebook(db_url or sqlite_url(course_root)) as gradebook:
         try:
             gradebook.remove_submission(assignment, student)
         except MissingEntry:
             pass
+
+
+def export_submission(db_url: str, assignment: str, student: str) -> dict:
+    """One submission's autograder results, as plain data (what ``SaveAutoGrades`` wrote)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url) as gradebook:
+        submission = gradebook.find_submission(assignment, student)
+        return {
+            "assignment": assignment, "student": student,
+            "timestamp": submission.timestamp.isoformat() if submission.timestamp else None,
+            "notebooks": {
+                notebook.name: {
+                    "late_submission_penalty": notebook.late_submission_penalty,
+                    "auto_scores": {grade.name: grade.auto_score for grade in notebook.grades},
+                    "auto_comments": {comment.name: comment.auto_comment for comment in notebook.comments},
+                } for notebook in submission.notebooks},
+        }
+
+
+def record_submission(db_url: str, export: dict) -> None:
+    """Write ``export`` (from ``export_submission``) into the gradebook at ``db_url``, all or nothing.
+
+    The same rules as nbgrader's own autograde (``SaveAutoGrades``): the autograder's scores and
+    comments are set, a grader's manual scores are kept, and a cell a grader had scored is marked
+    for review again. Everything is written in one transaction: a process that dies halfway leaves
+    the gradebook as it was, never a submission without its scores.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gradebook:
+        session = gradebook.db
+        # nbgrader's helpers commit after each row; here they only flush, and one commit ends it.
+        session.commit = session.flush
+        try:
+            try:
+                gradebook.find_student(export["student"])
+            except MissingEntry:
+                gradebook.add_student(export["student"])
+            kwargs = {"timestamp": export["timestamp"]} if export["timestamp"] else {}
+            submission = gradebook.update_or_create_submission(export["assignment"], export["student"], **kwargs)
+            notebooks = {notebook.name: notebook for notebook in submission.notebooks}
+            for name, data in export["notebooks"].items():
+                notebook = notebooks[name]
+                notebook.late_submission_penalty = data["late_submission_penalty"]
+                for grade in notebook.grades:
+                    if grade.name in data["auto_scores"]:
+                        grade.auto_score = data["auto_scores"][grade.name]
+                        grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+                for comment in notebook.comments:
+                    if comment.name in data["auto_comments"]:
+                        comment.auto_comment = data["auto_comments"][comment.name]
+            del session.commit
+            session.commit()
+        except BaseException:
+            if "commit" in vars(session):
+                del session.commit
+            session.rollback()
+            raise

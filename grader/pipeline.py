@@ -21,15 +21,17 @@ import shutil
 import time
 from pathlib import Path
 
-from grader.gradebook import _forget_submission, _venv_bin_on_path, serialised_gradebook
+from grader.gradebook import _forget_submission, _venv_bin_on_path, serialised_gradebook, sqlite_url
 from grader.reports import GradeRow
 from tools.notebook_builder import source_assignments  # source/ is the builder's; re-exported for callers
 
 
-def load_config(course_root: Path, overrides: dict | None = None):
+def load_config(course_root: Path, overrides: dict | None = None, db_url: str | None = None):
     """The course's nbgrader config with ``root`` pointed at ``course_root``.
 
-    ``overrides`` maps "Section.option" to a value (tests shorten timeouts).
+    ``overrides`` maps "Section.option" to a value (tests shorten timeouts). The gradebook is
+    ``db_url``, or else the sqlite file in ``course_root``: a copy of the course (a scratch
+    course, a cluster worker's) never writes to the gradebook its config names.
     """
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
@@ -40,7 +42,7 @@ def load_config(course_root: Path, overrides: dict | None = None):
         raise FileNotFoundError(f"no nbgrader_config.py in {course_root}: is this a course folder?")
     config = PyFileConfigLoader(config_file.name, path=str(course_root)).load_config()
     config.CourseDirectory.root = str(course_root)
-    config.CourseDirectory.db_url = "sqlite:///" + str(course_root / "gradebook.db")
+    config.CourseDirectory.db_url = db_url or sqlite_url(course_root)
     for key, value in (overrides or {}).items():
         section, _, option = key.partition(".")
         if not option:
@@ -51,18 +53,34 @@ def load_config(course_root: Path, overrides: dict | None = None):
     return merged
 
 
+def course_db_url(course_root: Path, db_url: str | None = None) -> str:
+    """The gradebook the main command grades into: ``db_url`` (``--db-url``), else the one
+    ``nbgrader_config.py`` names (``COURSE_DB_URL`` or an edited ``db_url``) when that is not
+    sqlite, else ``<course_root>/gradebook.db`` (also when the config names the sqlite file of
+    the folder it was copied from)."""
+    if db_url:
+        return db_url
+    from traitlets.config.loader import PyFileConfigLoader
+
+    course_root = Path(course_root).resolve()
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
+    configured = config.CourseDirectory.get("db_url") or ""
+    return configured if configured and not configured.startswith("sqlite:") else sqlite_url(course_root)
+
+
 def make_api(course_root: Path, overrides: dict | None = None, sandbox: bool = False, sandbox_reports=None,
-             kernel_threads: int = 0, **coursedir_settings):
+             kernel_threads: int = 0, db_url: str | None = None, **coursedir_settings):
     """nbgrader's API on ``course_root``; with ``sandbox`` every autograded kernel runs in grader.sandbox.
 
     ``sandbox_reports`` (a ``grader.sandbox.SandboxReports``) receives each notebook's report;
     ``kernel_threads`` (>0) sets each kernel's math-library threads unless the config already does.
+    ``db_url``: the gradebook (default: the course's sqlite file).
     """
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
     _venv_bin_on_path()
-    config = load_config(course_root, overrides)
+    config = load_config(course_root, overrides, db_url)
     for name, value in coursedir_settings.items():
         setattr(config.CourseDirectory, name, value)
     if sandbox:
@@ -90,7 +108,8 @@ def make_api(course_root: Path, overrides: dict | None = None, sandbox: bool = F
 # Release
 # --------------------------------------------------------------------------
 
-def generate_release(course_root: Path, assignment: str, overrides: dict | None = None) -> dict:
+def generate_release(course_root: Path, assignment: str, overrides: dict | None = None,
+                     db_url: str | None = None) -> dict:
     """Regenerate ``release/<assignment>`` from ``source/``, replacing it only on success.
 
     nbgrader writes into a staging folder first; the old release is swapped
@@ -101,7 +120,7 @@ def generate_release(course_root: Path, assignment: str, overrides: dict | None 
     staging = course_root / staging_name / assignment
     if staging.exists():
         shutil.rmtree(staging)
-    api = make_api(course_root, overrides, release_directory=staging_name)
+    api = make_api(course_root, overrides, db_url=db_url, release_directory=staging_name)
     result = api.generate_assignment(assignment, force=True, create=True)
     if not result.get("success"):
         shutil.rmtree(staging, ignore_errors=True)
@@ -171,11 +190,11 @@ def _check_submission(course_root: Path, student: str, assignment: str) -> str:
     return ""
 
 
-def _scores(course_root: Path, assignment: str, student: str) -> tuple[float, float, dict, bool]:
+def gradebook_scores(db_url: str, assignment: str, student: str) -> tuple[float, float, dict, bool]:
     """Total, maximum, ``{notebook: {grade_id: (score, max)}}`` and whether a person must grade."""
     from nbgrader.api import Gradebook
 
-    with Gradebook("sqlite:///" + str(course_root / "gradebook.db")) as gradebook:
+    with Gradebook(db_url) as gradebook:
         submission = gradebook.find_submission(assignment, student)
         cells = {notebook.name: {grade.name: (float(grade.score or 0), float(grade.max_score or 0))
                                  for grade in notebook.grades}
@@ -227,7 +246,8 @@ def autograde_failure_reason(result: dict, student: str, assignment: str) -> str
 
 def autograde_submission(course_root: Path, student: str, assignment: str,
                          overrides: dict | None = None, feedback: bool = True,
-                         sandbox: bool | str | tuple = "auto", kernel_threads: int = 0) -> GradeRow:
+                         sandbox: bool | str | tuple = "auto", kernel_threads: int = 0,
+                         db_url: str | None = None) -> GradeRow:
     """Autograde one submission and read its scores back; never raises for a bad submission.
 
     ``sandbox``: True runs the kernel in grader.sandbox and refuses to grade without it;
@@ -236,7 +256,8 @@ def autograde_submission(course_root: Path, student: str, assignment: str,
     ``kernel_threads``: the kernel's math-library threads (0: all the cores this process may use).
     The sandbox's reports come back in ``row.sandbox_reports``.
     A submission whose run failed for the environment's sake (``environment_fault``) is
-    "not graded", with no score left in the gradebook.
+    "not graded", with no score left in the gradebook (``row.forgotten``).
+    ``db_url``: the gradebook (default: the course's sqlite file).
     """
     from grader.duplicate_cells import duplicate_notes
     from grader.sandbox import SandboxReports
@@ -255,8 +276,9 @@ def autograde_submission(course_root: Path, student: str, assignment: str,
         return row
     notes = duplicate_notes(course_root, student, assignment)
     sandbox_reports = SandboxReports() if use_sandbox else None
+    db_url = db_url or sqlite_url(course_root)
     api = make_api(course_root, overrides, sandbox=use_sandbox, sandbox_reports=sandbox_reports,
-                   kernel_threads=kernel_threads)
+                   kernel_threads=kernel_threads, db_url=db_url)
     result = api.autograde(assignment, student, force=True, create=True)
     row.sandbox_reports = dict(sandbox_reports or {})
     notes += _sandbox_notes(course_root, assignment, row.sandbox_reports) if use_sandbox else []
@@ -267,12 +289,13 @@ def autograde_submission(course_root: Path, student: str, assignment: str,
     notebooks = _autograded_notebooks(course_root, student, assignment)
     fault = environment_fault(notebooks)
     if fault:
-        _forget_submission(course_root, assignment, student)
+        _forget_submission(course_root, assignment, student, db_url)
+        row.forgotten = True
         row.reason = (f"environment fault, not the submission's: {fault}. Fix the grading environment "
                       "(`make setup`) and grade again")
         row.seconds = time.perf_counter() - start
         return row
-    row.score, row.max_score, cells, needs_manual = _scores(course_root, assignment, student)
+    row.score, row.max_score, cells, needs_manual = gradebook_scores(db_url, assignment, student)
     # The hidden lines this student may not see, per notebook: read once, used for the
     # per-test messages and for the final check of the feedback pages.
     secrets = {name: _secrets(course_root, student, assignment, name) for name in notebooks}

@@ -26,6 +26,10 @@ class GradeRow:
     # What the sandbox reported per notebook ({notebook name: grader.sandbox.SandboxReport}: run
     # time, peak memory, stops, limits reached); empty when the kernel ran unsandboxed.
     sandbox_reports: dict = field(default_factory=dict, compare=False, repr=False)
+    # Its gradebook rows were removed (an environment fault: no score may stay behind).
+    forgotten: bool = field(default=False, compare=False, repr=False)
+    # Where it was graded: "" on this machine, else the cluster worker's address.
+    worker: str = field(default="", compare=False, repr=False)
 
     CSV_COLUMNS = ("student", "assignment", "status", "score", "max_score", "failed", "reason", "seconds")
 

@@ -106,8 +106,8 @@ def load_roster(path: Path) -> Roster:
     return Roster(path=path, columns=tuple(c for c in header if c != "id"), students=students)
 
 
-def import_roster(roster: Roster, db_path: Path) -> int:
-    """Create or update every roster student in the gradebook at ``db_path``; returns how many.
+def import_roster(roster: Roster, db) -> int:
+    """Create or update every roster student in the gradebook ``db`` (a URL or a sqlite file); returns how many.
 
     Idempotent. Only the columns the roster has are set (a roster without ``email`` keeps
     the emails already in the gradebook); students not in the roster are left as they are.
@@ -116,7 +116,7 @@ def import_roster(roster: Roster, db_path: Path) -> int:
 
     gradebook_module._venv_bin_on_path()     # nbgrader runs `alembic` when it creates a gradebook
     gradebook_module.serialised_gradebook()
-    with Gradebook("sqlite:///" + str(Path(db_path).resolve())) as gradebook:
+    with Gradebook(gradebook_module.as_url(db)) as gradebook:
         for student_id, values in roster.students.items():
             gradebook.update_or_create_student(student_id, **{c: values.get(c) for c in roster.columns})
     return len(roster.students)
@@ -134,12 +134,13 @@ class ClassGrades:
     scores: dict[tuple[str, str], float]        # (student id, assignment) -> total score
 
 
-def read_class_grades(db_path: Path) -> ClassGrades:
+def read_class_grades(db) -> ClassGrades:
+    """What the gradebook ``db`` (a URL or a sqlite file) holds."""
     from nbgrader.api import Gradebook
 
     gradebook_module._venv_bin_on_path()
     gradebook_module.serialised_gradebook()
-    with Gradebook("sqlite:///" + str(Path(db_path).resolve())) as gradebook:
+    with Gradebook(gradebook_module.as_url(db)) as gradebook:
         students = [{column: (student.id if column == "id" else getattr(student, column)) for column in COLUMNS}
                     for student in sorted(gradebook.students, key=lambda s: s.id)]
         assignments, scores = [], {}
@@ -208,12 +209,12 @@ def _write_rows(rows: list[list[str]], path: Path) -> Path:
     return path
 
 
-def write_lms_exports(db_path: Path, folder: Path) -> tuple[dict[str, Path], list[str]]:
-    """Write ``grades_canvas.csv`` and ``grades_moodle.csv`` in ``folder`` from the gradebook.
+def write_lms_exports(db, folder: Path) -> tuple[dict[str, Path], list[str]]:
+    """Write ``grades_canvas.csv`` and ``grades_moodle.csv`` in ``folder`` from the gradebook ``db``.
 
     Returns ``({"canvas": path, "moodle": path}, students left out of the Moodle file)``.
     """
-    grades = read_class_grades(db_path)
+    grades = read_class_grades(db)
     folder = Path(folder)
     moodle, left_out = moodle_rows(grades)
     paths = {"canvas": _write_rows(canvas_rows(grades), folder / CANVAS_FILE),

@@ -105,12 +105,17 @@ def _problems(row: reports.GradeRow) -> list[str]:
 
 
 def check_solutions(course_root: Path, assignments: list[str], overrides: dict | None = None,
-                    sandbox="auto", workers: int | None = None) -> list[SolutionCheck]:
-    """Grade each assignment's solution as a submission (cached passes are not graded again)."""
+                    sandbox="auto", workers: int | None = None, client=None) -> list[SolutionCheck]:
+    """Grade each assignment's solution as a submission (cached passes are not graded again).
+
+    ``client``: a Dask client; the solutions are graded on the cluster's workers (whose grading
+    code must equal this machine's: ``grader.cluster.worker_problem``).
+    """
     course_root = Path(course_root).resolve()
     sandbox = pipeline.resolve_sandbox(sandbox)     # decided once, for the key and the grading
     cache = _load_cache(course_root)
-    keys = {a: environment_key(course_root, a, overrides, sandbox) for a in assignments}
+    where = "" if client is None else "cluster"
+    keys = {a: environment_key(course_root, a, overrides, sandbox) + where for a in assignments}
     checks = {a: SolutionCheck(a, True, *cache[keys[a]], cached=True)
               for a in assignments if keys[a] in cache}
     todo = [a for a in assignments if a not in checks]
@@ -133,7 +138,7 @@ def check_solutions(course_root: Path, assignments: list[str], overrides: dict |
                     shutil.copy2(notebook, target)
                 ready.append(assignment)
             rows = dispatch.grade_submissions(scratch, [(STUDENT, a) for a in ready], workers=workers,
-                                             overrides=overrides, feedback=False, sandbox=sandbox)
+                                             overrides=overrides, feedback=False, sandbox=sandbox, client=client)
             for row in rows:
                 passed = row.status == "graded" and row.max_score > 0 and row.score >= row.max_score
                 checks[row.assignment] = SolutionCheck(row.assignment, passed, row.score, row.max_score,

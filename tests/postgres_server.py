@@ -31,9 +31,9 @@ from pathlib import Path
 import pytest
 
 SUPERUSER = "course"                  # initdb -U: the role in every URL, trusted, no password
-# SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which requirements.txt does not pin;
-# the pinned driver is psycopg2-binary, so URLs handed to SQLAlchemy (nbgrader) name it.
-DRIVER = "psycopg2"
+# SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, the driver requirements.txt pins: the
+# tests hand nbgrader the plain URL an instructor would type.
+DRIVER = None
 INSTALL_HINT = "apt-get install postgresql (tools/setup.sh does it when run as root)"
 _names = itertools.count(1)
 
@@ -122,13 +122,11 @@ class PostgresServer:
         return f"{scheme}://{SUPERUSER}@{self.host}:{self.port}/{dbname}"
 
     def connect(self, dbname: str = "postgres"):
-        """A psycopg2 connection (autocommit) to ``dbname``."""
-        import psycopg2
+        """A psycopg (3) connection (autocommit) to ``dbname``."""
+        import psycopg
 
-        conn = psycopg2.connect(host=self.host, port=self.port, user=SUPERUSER, dbname=dbname,
-                                connect_timeout=10)
-        conn.autocommit = True
-        return conn
+        return psycopg.connect(host=self.host, port=self.port, user=SUPERUSER, dbname=dbname,
+                               connect_timeout=10, autocommit=True)
 
     def create_database(self, name: str | None = None) -> str:
         """Create an empty database (``unique_db_name()`` unless named) and return its name."""
@@ -271,7 +269,7 @@ def postgres_server():
 
 @pytest.fixture
 def postgres_db_url(postgres_server, request) -> str:
-    """The SQLAlchemy URL (``postgresql+psycopg2://...``) of a fresh, empty database on the
+    """The URL (``postgresql://...``) of a fresh, empty database on the
     module's server, named after the test."""
     name = postgres_server.create_database(unique_db_name(request.node.name))
     return postgres_server.url(name, driver=DRIVER)

@@ -1,0 +1,70 @@
+"""Start grading workers on this machine for a Dask scheduler (``grader/cluster.py``).
+
+    .venv/bin/python -m grader.worker tcp://HEAD:8786                 # as many as cores and memory allow
+    .venv/bin/python -m grader.worker tcp://HEAD:8786 --nworkers 2 --kernel-threads 4
+
+First checks that this machine can grade (the sandbox works, the models are in place, nbgrader
+imports) and refuses to start, exit status 2, when it cannot. Then runs ``dask worker`` with one
+thread per worker process (one submission at a time: nbgrader is not thread-safe), ``--nworkers``
+processes (default: the cores, fewer when memory holds fewer sandboxes) each advertising its share
+of memory as the resource ``grading_mb``; every submission asks for the sandbox's memory limit,
+so a process never runs more submissions than its memory holds. Dask's own memory manager is
+off: the sandbox caps each kernel (its cgroup or rlimits), and the worker process stays small.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def plan(nworkers: int | None, memory_mb: int | None, limit_mb: int) -> tuple[int, int]:
+    """``(worker processes, MiB each)`` for this machine: bounded by its cores and by its memory."""
+    cores = len(os.sched_getaffinity(0))
+    total_mb = memory_mb or (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") >> 20)
+    fit = max(0, total_mb // max(limit_mb, 1))
+    count = nworkers or min(cores, fit)
+    if count < 1 or total_mb // count < limit_mb:
+        raise SystemExit(f"[worker] this machine has {total_mb} MiB for grading; {nworkers or 'one'} worker "
+                         f"process(es) need {limit_mb} MiB each (the sandbox's memory limit, "
+                         "c.Sandbox.memory_limit_mb): start fewer workers or give them more memory")
+    return count, total_mb // count
+
+
+def main(argv=None) -> int:
+    from grader.cluster import GRADING_RESOURCE, worker_problem
+    from grader.sandbox import Sandbox
+
+    parser = argparse.ArgumentParser(prog="python -m grader.worker", description=__doc__.split("\n\n")[0])
+    parser.add_argument("scheduler", help="the Dask scheduler's address, e.g. tcp://head:8786")
+    parser.add_argument("--nworkers", type=int, default=None, help="worker processes (default: as many as "
+                        "cores, fewer if memory holds fewer sandboxes)")
+    parser.add_argument("--memory-mb", type=int, default=None, help="memory for grading on this machine "
+                        "(default: all of it)")
+    parser.add_argument("--kernel-threads", type=int, default=None, help="math-library threads of each "
+                        "kernel (default: the cores shared among the worker processes)")
+    parser.add_argument("--name", default=None, help="worker name (Dask adds -0, -1... per process)")
+    parser.add_argument("--no-sandbox", action="store_true", help="for `python -m grader --sandbox off` only")
+    args = parser.parse_args(argv)
+
+    problem = worker_problem(None, sandbox=not args.no_sandbox)
+    if problem:
+        print(f"[worker] REFUSING TO START: this machine cannot grade: {problem}", file=sys.stderr)
+        return 2
+    limit_mb = Sandbox.class_traits()["memory_limit_mb"].default()
+    count, each_mb = plan(args.nworkers, args.memory_mb, limit_mb)
+    threads = args.kernel_threads or max(1, len(os.sched_getaffinity(0)) // count)
+    os.environ["COURSE_KERNEL_THREADS"] = str(threads)     # read by grader.cluster.grade_task
+    command = [sys.executable, "-m", "distributed.cli.dask_worker", args.scheduler,
+               "--nthreads", "1", "--nworkers", str(count), "--memory-limit", "0",
+               "--resources", f"{GRADING_RESOURCE}={each_mb}", "--no-dashboard"]
+    if args.name:
+        command += ["--name", args.name]
+    print(f"[worker] {count} worker process(es), {each_mb} MiB and kernels of {threads} thread(s) each, "
+          f"for {args.scheduler}", flush=True)
+    os.execv(sys.executable, command)
+    return 0     # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
