@@ -17,9 +17,12 @@ if COURSE_ROOT not in sys.path:
 
 c.CourseDirectory.course_id = "llm-generation-perf"
 c.CourseDirectory.root = COURSE_ROOT
-# One sqlite gradebook at the course root. sqlite is not safe for several
-# graders writing at once: grader/gradebook.py serialises all gradebook writes.
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db")
+# One sqlite gradebook at the course root by default. sqlite is not safe for several graders
+# writing at once (grader/gradebook.py serialises this machine's writes); for a large class and
+# several graders in the Formgrader, COURSE_DB_URL=postgresql://USER@HOST:PORT/DB names a
+# PostgreSQL database instead, for `python -m grader` and every nbgrader command alike.
+c.CourseDirectory.db_url = (os.environ.get("COURSE_DB_URL")
+                            or "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db"))
 
 # nbgrader's exchange (release -> fetch -> submit -> collect -> feedback, from JupyterLab's
 # Assignment List and the Formgrader): a folder inside the course, git-ignored, so the round
