@@ -234,13 +234,9 @@ def make_task(course_root: Path, student: str, assignment: str, digest: str, *, 
     for name, data in _read_tree(course_root / "source" / assignment).items():
         if not any(part in ("artifacts", ".ipynb_checkpoints") for part in Path(name).parts):
             course_files[f"source/{assignment}/{name}"] = data
-    submission = course_root / "submitted" / student / assignment
-    # Links and special files are refused on the worker (pipeline._check_submission): send what
-    # the check needs to see, a regular file in their place would hide them.
-    bad = [p for p in submission.rglob("*") if p.is_symlink() or not (p.is_file() or p.is_dir())]
-    files = {} if bad else _read_tree(submission)
-    if bad:
-        files = {str(bad[0].relative_to(submission)) + ".is-a-link": b""}
+    # Only regular files travel: grade_on_cluster has refused a submission with links or special
+    # files here already (pipeline._check_submission), as the local path does.
+    files = _read_tree(course_root / "submitted" / student / assignment)
     return SubmissionTask(student, assignment, course_files, files, digest, sandbox=sandbox, feedback=feedback,
                           overrides=overrides, kernel_threads=kernel_threads)
 
@@ -381,6 +377,8 @@ def grade_on_cluster(course_root: Path, pairs: list[tuple[str, str]], client, *,
     result written. Raises ``ClusterError`` when no worker can grade, ``SchedulerLost`` when the
     scheduler stays unreachable for ``SCHEDULER_GRACE_S``.
     """
+    from grader import pipeline
+
     course_root = Path(course_root).resolve()
     pairs = list(pairs)
     if not pairs:
@@ -397,6 +395,12 @@ def grade_on_cluster(course_root: Path, pairs: list[tuple[str, str]], client, *,
     def submit(index: int) -> None:
         nonlocal sent
         student, assignment = pairs[index]
+        # What cannot be graded anywhere (a link in the submission, an unreadable notebook) is
+        # reported from here, as the local path does, and never sent.
+        reason = pipeline._check_submission(course_root, student, assignment)
+        if reason:
+            finish(index, GradeRow(student=student, assignment=assignment, status="not graded", reason=reason))
+            return
         task = make_task(course_root, student, assignment, digest, sandbox=sandbox, feedback=feedback,
                          overrides=overrides, kernel_threads=kernel_threads)
         sent += 1
