@@ -25,10 +25,13 @@ cgroup memory peak, not its CPU time; so CPU per submission = ``seconds`` in (a)
 x the threads each kernel was given (cores // workers), an upper bound (the kernel does not
 keep its threads busy all the time, and ``seconds`` includes nbgrader's own work). As a check,
 the whole run's CPU time (the command and all it started, and for (b) the workers and
-scheduler, from ``getrusage``/``psutil``) divided by the submissions is reported too.
+scheduler, sampled with ``psutil``) divided by the submissions is reported too, and the
+(b)/(a) ratio of those CPU seconds, which other work on the machine disturbs less than wall time.
 
     python -m benchmarks cluster_grading
     python -m benchmarks.cluster_grading --arms a --pairs 1     # only "as today", once
+    python -m benchmarks.cluster_grading --keep DIR             # keep copies, logs, results.json
+    python -m benchmarks.cluster_grading --report DIR           # report a kept run again
 """
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import row
-from benchmarks.synthetic_class import build_class, check_outcomes
+from benchmarks.synthetic_class import SyntheticSubmission, build_class, check_outcomes
 from helpers.paths import REPO_ROOT
 
 BENCH = "cluster grading"
@@ -323,7 +326,8 @@ def capacity_table(cpu_s_per_submission: dict, peak_mb: dict, cores_per_machine=
     * A submission occupies its slot for ``cpu_s_per_submission[exercise]`` seconds (CPU seconds
       measured here, so the machine's cores are taken as fast as this one's, and the work as not
       speeding up with more threads) x ``overhead_ratio`` (cluster / as-today wall time, measured
-      on one small run, applied per submission: scheduling, transfers, the client).
+      on one small run, applied per submission: scheduling, transfers, the client; the benchmark
+      passes the mean of its pairs' ratios, at least 1, since a ratio below 1 is this machine's noise).
     * Slots are kept busy all the hour (no stragglers, the last submissions' tail ignored);
       releases and the solution check (one-off per run) are not counted; gradebook writes,
       the scheduler and the file store are taken not to be the bottleneck.
@@ -358,62 +362,59 @@ def capacity_table(cpu_s_per_submission: dict, peak_mb: dict, cores_per_machine=
     return rows, "\n".join(lines)
 
 
-def main(pairs: int = 2, arms: str = "ab", per_assignment: int = 12, work_dir: Path | None = None) -> list[dict]:
-    """``pairs`` pairs of runs, (a)(b) then (b)(a)...; ``arms`` "a" or "b" runs one arm only.
-    ``work_dir``: keep the course copies, logs and each run's results (results.json) there."""
-    import contextlib
-
-    from grader import sandbox
-
-    if sandbox.unavailable_reason():
-        raise RuntimeError(f"sandbox unavailable ({sandbox.unavailable_reason()}): run `make setup`")
-    run_cluster = "b" in arms
-    if run_cluster and not scheduler_supported():
-        raise RuntimeError("python -m grader has no --scheduler option yet: (b) cannot run "
-                           "(run with --arms a for the as-today arm only)")
-    rows, problems = [], []
+def run_arms(pairs: int, arms: str, per_assignment: int, work_dir: Path) -> dict:
+    """Grade fresh copies in ``work_dir``: pair 1 (a)(b), pair 2 (b)(a)...; each run's results are
+    kept in ``work_dir/<arm><pair>/results.json``. Returns ``{"a": [results...], "b": [...]}``."""
     results = {"a": [], "b": []}
-    if work_dir is not None:
-        Path(work_dir).mkdir(parents=True, exist_ok=True)
-    holder = (contextlib.nullcontext(str(work_dir)) if work_dir is not None
-              else tempfile.TemporaryDirectory(prefix="cluster-grading-"))
-    with holder as tmp:
-        tmp = Path(tmp)
-        for pair in range(1, pairs + 1):
-            order = "ab" if pair % 2 else "ba"
-            order = "".join(arm for arm in order if arm in arms)
-            for arm in order:
-                root = tmp / f"{arm}{pair}" / "course"
-                made = build_class(root, per_assignment)
-                print(f"[{BENCH}] pair {pair}, arm ({arm}): {len(made)} synthetic submissions in {root}", flush=True)
-                if arm == "a":
-                    result = grade(root, log_name="grader")
-                else:
-                    result = grade_on_cluster(root, log_name="grader")
-                result["made"] = made
-                result["pair"] = pair
-                results[arm].append(result)
-                print(f"[{BENCH}] pair {pair}, arm ({arm}): {result['wall']:.1f} s wall", flush=True)
-                problems += [f"({arm}) pair {pair}: {p}" for p in check_outcomes(made, result["csv"])]
-                saved = {k: [m._asdict() for m in v] if k == "made" else v for k, v in result.items()}
-                (root.parent / "results.json").write_text(json.dumps(saved, indent=1))
-        n = len(results["a"][0]["csv"]) if results["a"] else len(results["b"][0]["csv"])
-        n_syn = len((results["a"] or results["b"])[0]["made"])
-        reference = _scores((results["a"] or results["b"])[0])
-        for arm in "ab":
-            for result in results[arm]:
-                scores = _scores(result)
-                if scores != reference:
-                    diff = sorted(k for k in set(scores) | set(reference) if scores.get(k) != reference.get(k))
-                    problems.append(f"({arm}) pair {result['pair']}: scores differ from the first run for "
-                                    f"{', '.join(f'{s}/{a}' for s, a in diff)}")
+    for pair in range(1, pairs + 1):
+        order = "".join(arm for arm in ("ab" if pair % 2 else "ba") if arm in arms)
+        for arm in order:
+            root = Path(work_dir) / f"{arm}{pair}" / "course"
+            made = build_class(root, per_assignment)
+            print(f"[{BENCH}] pair {pair}, arm ({arm}): {len(made)} synthetic submissions in {root}", flush=True)
+            result = grade(root, log_name="grader") if arm == "a" else grade_on_cluster(root, log_name="grader")
+            result.update(made=made, pair=pair)
+            results[arm].append(result)
+            print(f"[{BENCH}] pair {pair}, arm ({arm}): {result['wall']:.1f} s wall", flush=True)
+            saved = {k: [m._asdict() for m in v] if k == "made" else v for k, v in result.items()}
+            (root.parent / "results.json").write_text(json.dumps(saved, indent=1))
+    return results
+
+
+def load_results(work_dir: Path) -> dict:
+    """What ``run_arms`` kept in ``work_dir``, to report again without grading."""
+    results = {"a": [], "b": []}
+    for path in sorted(Path(work_dir).glob("[ab]*/results.json"), key=lambda p: (p.parent.name[0], int(p.parent.name[1:]))):
+        result = json.loads(path.read_text())
+        result["made"] = [SyntheticSubmission(**{**m, "lose": tuple(m["lose"])}) for m in result["made"]]
+        results[path.parent.name[0]].append(result)
+    if not results["a"] and not results["b"]:
+        raise FileNotFoundError(f"no <arm><pair>/results.json under {work_dir}")
+    return results
+
+
+def report(results: dict) -> tuple[list[dict], str, list[str]]:
+    """The figures of ``run_arms``'s results: rows, the capacity table, and what was graded wrong."""
+    rows, problems = [], []
+    basis = results["a"] or results["b"]
+    for arm in "ab":
+        for result in results[arm]:
+            problems += [f"({arm}) pair {result['pair']}: {p}" for p in check_outcomes(result["made"], result["csv"])]
+    n, n_syn = len(basis[0]["csv"]), len(basis[0]["made"])
+    reference = _scores(basis[0])
+    for arm in "ab":
+        for result in results[arm]:
+            scores = _scores(result)
+            if scores != reference:
+                diff = sorted(k for k in set(scores) | set(reference) if scores.get(k) != reference.get(k))
+                problems.append(f"({arm}) pair {result['pair']}: scores differ from the first run for "
+                                f"{', '.join(f'{s}/{a}' for s, a in diff)}")
 
     what = (f"fresh copy of the class ({n} submissions: example students + {n_syn} synthetic), "
             "release included, --no-feedback; subprocess wall time")
     for result in results["a"]:
-        workers = result["workers"]
         rows.append(row(BENCH, f"(a) as today, pair {result['pair']}", result["wall"], "s",
-                        f"python -m grader, default workers ({workers}); {what}; {_load(result)}"))
+                        f"python -m grader, default workers ({result['workers']}); {what}; {_load(result)}"))
     for result in results["b"]:
         rows.append(row(BENCH, f"(b) cluster, pair {result['pair']}", result["wall"], "s",
                         f"python -m grader --scheduler, Dask scheduler + {WORKERS} workers on loopback "
@@ -424,12 +425,16 @@ def main(pairs: int = 2, arms: str = "ab", per_assignment: int = 12, work_dir: P
                         f"Client.wait_for_workers({WORKERS}) returns"))
     ratios = []
     for a, b in zip(results["a"], results["b"]):
+        order = "(a)(b)" if a["pair"] % 2 else "(b)(a)"
         ratios.append(b["wall"] / a["wall"])
-        rows.append(row(BENCH, f"cluster overhead ratio, pair {a['pair']} ({'ab' if a['pair'] % 2 else 'ba'})",
-                        ratios[-1], "x", "(b) / (a) wall time of the same pair, arms run back to back"))
+        rows.append(row(BENCH, f"cluster overhead ratio, pair {a['pair']} {order}", ratios[-1], "x",
+                        "(b) / (a) wall time of the same pair, arms run back to back"))
+        rows.append(row(BENCH, f"cluster CPU ratio, pair {a['pair']} {order}", b["cpu"] / a["cpu"], "x",
+                        "(b) / (a) whole-run CPU seconds of the same pair (sampled, below): less sensitive "
+                        "than wall time to other work on the machine"))
     if len(ratios) > 1:
         rows.append(row(BENCH, "cluster overhead ratio, mean", statistics.mean(ratios), "x",
-                        f"mean of the {len(ratios)} pairs' ratios, one in each order"))
+                        f"mean of the {len(ratios)} pairs' wall-time ratios, one in each order"))
 
     # Per-submission CPU and peak memory, per exercise, from the as-today runs (the cluster's if none).
     cpu_s, peaks = {}, {}
@@ -437,20 +442,19 @@ def main(pairs: int = 2, arms: str = "ab", per_assignment: int = 12, work_dir: P
         for result in results[arm]:
             for assignment, peak in _peaks(result).items():
                 peaks[assignment] = max(peaks.get(assignment, 0.0), peak)
-    basis = results["a"] or results["b"]
     workers = basis[0]["workers"] or WORKERS
-    threads = _kernel_threads(workers) if results["a"] else 1
+    threads = _kernel_threads(workers) if results["a"] else max(1, len(os.sched_getaffinity(0)) // WORKERS)
     for assignment in sorted({r["assignment"] for r in basis[0]["csv"]}):
         times = [float(r["seconds"]) for result in basis for r in result["csv"]
                  if r["assignment"] == assignment and r["status"] == "graded"]
         cpu_s[assignment] = statistics.median(times) * threads
         rows.append(row(BENCH, f"{assignment}: CPU per submission (upper bound)", cpu_s[assignment], "CPU s",
-                        f"median over {len(times)} submissions ({len(basis)} run(s)) of grades.csv seconds x "
-                        f"{threads} kernel thread(s) (cores // {workers} workers); the sandbox reports carry "
-                        "no CPU time"))
+                        f"median over {len(times)} graded submissions in {len(basis)} run(s) of "
+                        f"{'(a)' if results['a'] else '(b)'} of grades.csv seconds x {threads} kernel thread(s) "
+                        f"(cores // {workers} workers); the sandbox reports carry no CPU time"))
     for assignment, peak in sorted(peaks.items()):
         rows.append(row(BENCH, f"{assignment}: peak memory of one sandboxed submission", peak, "MiB",
-                        "largest cgroup memory peak in the sandbox reports over every run "
+                        "largest cgroup memory peak in the sandbox reports over every run, both arms "
                         "(0: no cgroups here, or the rows came back without reports)"))
     for arm in "ab":
         for result in results[arm]:
@@ -461,13 +465,43 @@ def main(pairs: int = 2, arms: str = "ab", per_assignment: int = 12, work_dir: P
                             + f", sampled every 0.5 s with psutil (a lower bound) / {n} submissions; "
                             "includes release, solution check, gradebook"))
 
-    overhead = statistics.mean(ratios) if ratios else 1.0
+    # A cluster cannot grade a submission faster than one machine: a ratio below 1 is the noise
+    # of this machine, so the capacity is sized with at least 1.
+    measured = statistics.mean(ratios) if ratios else None
+    overhead = max(1.0, measured or 1.0)
     capacity, table = capacity_table(cpu_s, peaks, overhead_ratio=overhead)
+    how = (f"measured mean {measured:.2f}x, used {overhead:.2f}x (at least 1)" if measured is not None
+           else "not measured, taken as 1")
     for c in capacity:
-        rows.append(row(BENCH, f"capacity: machines for {c['students']} students in 1 h", c["machines"], "machines",
-                        f"32 cores / 128 GB each, {c['slots_per_machine']} slots each; {c['slots_needed']} slots busy; "
-                        f"overhead {'measured ' if ratios else 'not measured, taken as '}{overhead:.2f}x "
-                        "(capacity_table's docstring)"))
+        rows.append(row(BENCH, f"capacity: machines for {c['students']} students x {len(cpu_s)} exercises in 1 h",
+                        c["machines"], "machines",
+                        f"32 cores / 128 GB each, {c['slots_per_machine']} slots each, {c['slots_needed']} slots "
+                        f"busy; CPU per submission above; cluster overhead {how}; capacity_table's assumptions"))
+    return rows, table, problems
+
+
+def main(pairs: int = 2, arms: str = "ab", per_assignment: int = 12, work_dir: Path | None = None,
+         report_only: bool = False) -> list[dict]:
+    """``pairs`` pairs of runs, (a)(b) then (b)(a)...; ``arms`` "a" or "b" runs one arm only.
+    ``work_dir``: keep the course copies, logs and each run's results there; with ``report_only``,
+    report what an earlier run kept there instead of grading. Raises if grading was not right."""
+    if report_only:
+        results = load_results(work_dir)
+    else:
+        from grader import sandbox
+
+        if sandbox.unavailable_reason():
+            raise RuntimeError(f"sandbox unavailable ({sandbox.unavailable_reason()}): run `make setup`")
+        if "b" in arms and not scheduler_supported():
+            raise RuntimeError("python -m grader has no --scheduler option: (b) cannot run "
+                               "(--arms a runs the as-today arm only)")
+        if work_dir is not None:
+            Path(work_dir).mkdir(parents=True, exist_ok=True)
+            results = run_arms(pairs, arms, per_assignment, work_dir)
+        else:
+            with tempfile.TemporaryDirectory(prefix="cluster-grading-") as tmp:
+                results = run_arms(pairs, arms, per_assignment, Path(tmp))
+    rows, table, problems = report(results)
     for r in rows:
         print(f"[{BENCH}] {r['figure']}: {r['value']:.4g} {r['unit']}  -- {r['method']}")
     print(table, flush=True)
@@ -482,8 +516,11 @@ def _cli(argv=None) -> int:
     parser.add_argument("--pairs", type=int, default=2, help="pairs of runs, alternating the order (default 2)")
     parser.add_argument("--per-assignment", type=int, default=12)
     parser.add_argument("--keep", type=Path, default=None, help="keep copies, logs and results in this folder")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="report again what an earlier --keep run kept in this folder, without grading")
     args = parser.parse_args(argv)
-    main(pairs=args.pairs, arms=args.arms, per_assignment=args.per_assignment, work_dir=args.keep)
+    main(pairs=args.pairs, arms=args.arms, per_assignment=args.per_assignment,
+         work_dir=args.report or args.keep, report_only=args.report is not None)
     return 0
 
 
