@@ -3,8 +3,12 @@
 ``python -m grader`` is the command (``grader/__main__.py``). One module per concern:
 
 - ``pipeline``: nbgrader's API on a course, release, one submission's autograde and feedback
-- ``dispatch``: many submissions at once in worker processes
-- ``gradebook``: one writer at a time, the backup before grading, forgetting a submission
+- ``dispatch``: many submissions at once, in worker processes here or on a Dask cluster
+- ``cluster``: one submission graded on a cluster worker and written back here;
+  ``worker``: ``python -m grader.worker SCHEDULER`` starts a machine's grading workers
+- ``gradebook``: where it is (sqlite or PostgreSQL), one writer at a time, the backup before
+  grading, forgetting a submission, moving one submission's results between gradebooks
+- ``progress``: done, running, not graded and time left over a class
 - ``reports``: the result rows (``GradeRow``), ``grades.csv``, the printed table
 - ``sandbox``: the bubblewrap sandbox and limits around every autograded kernel
 - ``tamper_review``: the grader-side static review of the student's own cells
