@@ -127,11 +127,19 @@ def _grades(root: Path) -> dict:
 
 def _cells(path: Path) -> list:
     """What grading decides in a notebook: each cell's source and nbgrader metadata, and the kinds
-    of its outputs (their text holds timings and widget ids that differ from run to run)."""
+    of its outputs (their text holds timings and widget ids that differ from run to run, and how
+    a cell's printing is split into stream outputs depends on timing: consecutive ones are one)."""
     import nbformat
 
-    return [(c.cell_type, c.source, c.metadata.get("nbgrader"),
-             [(o.output_type, o.get("ename"), o.get("name")) for o in c.get("outputs", [])])
+    def kinds(outputs):
+        seen = []
+        for output in outputs:
+            kind = (output.output_type, output.get("ename"), output.get("name"))
+            if not (kind[0] == "stream" and seen and seen[-1] == kind):
+                seen.append(kind)
+        return seen
+
+    return [(c.cell_type, c.source, c.metadata.get("nbgrader"), kinds(c.get("outputs", [])))
             for c in nbformat.read(path, as_version=4).cells]
 
 
