@@ -305,9 +305,9 @@ def _load(result: dict) -> str:
 
 
 def sandbox_memory_limit_mb() -> int:
-    from grader.sandbox import Sandbox
+    from grader.pipeline import sandbox_memory_mb
 
-    return int(Sandbox.class_traits()["memory_limit_mb"].default())
+    return sandbox_memory_mb()
 
 
 def capacity_table(cpu_s_per_submission: dict, peak_mb: dict, cores_per_machine=32, mem_gb_per_machine=128,

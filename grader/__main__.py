@@ -244,11 +244,12 @@ def _grade(args, root: Path, assignments: list[str], roster, sandbox, db_url: st
 
     _backup_gradebook(root, db_url)
     _import_roster(root, roster, pairs, db_url)
-    workers = args.workers or dispatch.default_workers(len(pairs), root)
-    if pairs and client is None:
-        print(f"[grade] {len(pairs)} submission(s), {workers} at a time", flush=True)
-    elif pairs:
-        print(f"[grade] {len(pairs)} submission(s) on the cluster", flush=True)
+    workers = None    # on a cluster the workers decide
+    if client is None:
+        workers = args.workers or dispatch.default_workers(len(pairs), root)
+    if pairs:
+        print(f"[grade] {len(pairs)} submission(s), "
+              + (f"{workers} at a time" if workers else "on the cluster"), flush=True)
 
     progress = ClassProgress(len(pairs))
     try:

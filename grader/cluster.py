@@ -383,7 +383,7 @@ def grade_on_cluster(course_root: Path, pairs: list[tuple[str, str]], client, *,
     pairs = list(pairs)
     if not pairs:
         return []
-    need_mb = int(_sandbox_memory_mb(course_root, overrides) if sandbox else 1)
+    need_mb = pipeline.sandbox_memory_mb(course_root, overrides) if sandbox else 1
     digest = code_digest()
     workers = healthy_workers(client, _grading_workers(client, need_mb, wait_for_workers_s), digest, sandbox, say)
     window = max(4, 2 * len(workers))        # submissions in flight: enough to keep every worker busy
@@ -464,14 +464,6 @@ def _any_grading_worker(client, need_mb: int) -> bool:
     except Exception:
         return True     # the scheduler check above decides about a lost scheduler
     return any(w.get("resources", {}).get(GRADING_RESOURCE, 0) >= need_mb for w in workers)
-
-
-def _sandbox_memory_mb(course_root: Path, overrides: dict | None) -> int:
-    from grader.pipeline import load_config
-    from grader.sandbox import Sandbox
-
-    value = load_config(course_root, overrides).Sandbox.get("memory_limit_mb")
-    return int(value) if value else Sandbox.class_traits()["memory_limit_mb"].default()
 
 
 def _scheduler_alive(client) -> bool:

@@ -14,22 +14,14 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from grader.gradebook import ensure_gradebook, serialised_gradebook
-from grader.pipeline import autograde_submission, load_config, quiet_stdio, resolve_sandbox
+from grader.pipeline import autograde_submission, quiet_stdio, resolve_sandbox, sandbox_memory_mb
 from grader.reports import GradeRow
 
 
 def default_workers(n_submissions: int, course_root: Path | None = None, overrides: dict | None = None) -> int:
     """Workers bounded by the cores this process may use and by memory (one sandbox limit each)."""
-    from grader.sandbox import Sandbox
-
     cores = len(os.sched_getaffinity(0))
-    memory_mb = Sandbox.class_traits()["memory_limit_mb"].default()     # stated once, in the trait
-    if course_root is not None:
-        try:
-            value = load_config(course_root, overrides).Sandbox.get("memory_limit_mb")
-            memory_mb = int(value) if value else memory_mb
-        except Exception:
-            pass
+    memory_mb = sandbox_memory_mb(course_root, overrides)
     try:
         available_mb = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") >> 20
         by_memory = max(1, available_mb // max(memory_mb, 1))

@@ -53,6 +53,20 @@ def load_config(course_root: Path, overrides: dict | None = None, db_url: str | 
     return merged
 
 
+def sandbox_memory_mb(course_root: Path | None = None, overrides: dict | None = None) -> int:
+    """The sandbox's memory limit per submission (MiB): the course config's, else the trait's default."""
+    from grader.sandbox import Sandbox
+
+    default = Sandbox.class_traits()["memory_limit_mb"].default()     # stated once, in the trait
+    if course_root is None:
+        return default
+    try:
+        value = load_config(course_root, overrides).Sandbox.get("memory_limit_mb")
+    except Exception:
+        return default
+    return int(value) if value else default
+
+
 def course_db_url(course_root: Path, db_url: str | None = None) -> str:
     """The gradebook the main command grades into: ``db_url`` (``--db-url``), else the one
     ``nbgrader_config.py`` names (``COURSE_DB_URL`` or an edited ``db_url``) when that is not

@@ -39,7 +39,7 @@ def plan(nworkers: int | None, memory_mb: int | None, limit_mb: int) -> tuple[in
 
 def main(argv=None) -> int:
     from grader.cluster import GRADING_RESOURCE, worker_problem
-    from grader.sandbox import Sandbox
+    from grader.pipeline import sandbox_memory_mb
 
     parser = argparse.ArgumentParser(prog="python -m grader.worker", description=__doc__.split("\n\n")[0])
     parser.add_argument("scheduler", help="the Dask scheduler's address, e.g. tcp://head:8786")
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     if problem:
         print(f"[worker] REFUSING TO START: this machine cannot grade: {problem}", file=sys.stderr)
         return 2
-    limit_mb = Sandbox.class_traits()["memory_limit_mb"].default()
+    limit_mb = sandbox_memory_mb()
     count, each_mb = plan(args.nworkers, args.memory_mb, limit_mb)
     threads = args.kernel_threads or max(1, len(os.sched_getaffinity(0)) // count)
     os.environ["COURSE_KERNEL_THREADS"] = str(threads)     # read by grader.cluster.grade_task
