@@ -15,6 +15,7 @@ from the gradebook a cluster worker graded into (a private sqlite file) to the c
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -25,10 +26,28 @@ from pathlib import Path
 
 
 def _venv_bin_on_path() -> None:
-    # nbgrader runs the `alembic` command when it creates a gradebook.
+    """Ready nbgrader to create gradebooks: its `alembic` command on PATH, and read in-process.
+
+    To create a gradebook nbgrader runs the `alembic` command, a new interpreter that costs about
+    2 CPU s, only to read the head revision of its migrations; every grading worker creates a few
+    gradebooks, so that revision is read once per process here instead (the same value: a test
+    compares the two)."""
+    import nbgrader.api
+
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    if nbgrader.api.get_alembic_version is not alembic_head:
+        nbgrader.api.get_alembic_version = alembic_head
+
+
+@functools.cache
+def alembic_head() -> str:
+    """The head revision of nbgrader's gradebook migrations (what `alembic heads` prints first)."""
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    return ScriptDirectory(ALEMBIC_DIR).get_current_head()
 
 
 

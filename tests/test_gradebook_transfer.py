@@ -116,3 +116,35 @@ def test_a_failure_halfway_leaves_the_gradebook_as_it_was(worker_and_course):
     with pytest.raises(KeyError):
         record_submission(course, better)
     assert _state(course) == before, "an existing submission must keep its old scores"
+
+
+def test_gradebook_creation_reads_alembic_head_in_process(tmp_path):
+    """A new gradebook is stamped with the same revision nbgrader's `alembic heads` subprocess prints,
+    and no `alembic` process is started for it (a planted mistake: a wrong or stale revision, or
+    nbgrader's subprocess left in place, each fails here)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import nbgrader.api
+    from nbgrader.dbutil import _temp_alembic_ini
+    from sqlalchemy import create_engine, text
+
+    from grader.gradebook import alembic_head
+
+    alembic = str(Path(sys.executable).parent / "alembic")
+    with _temp_alembic_ini(f"sqlite:///{tmp_path / 'probe.db'}") as ini:
+        expected = subprocess.check_output([alembic, "-c", ini, "heads"], text=True).split()[0]
+    assert alembic_head() == expected
+
+    _venv_bin_on_path()
+    started = []
+    real_check_output = nbgrader.api.sp.check_output
+    nbgrader.api.sp.check_output = lambda *a, **k: started.append(a) or real_check_output(*a, **k)
+    try:
+        url = _gradebook(tmp_path / "new.db")
+    finally:
+        nbgrader.api.sp.check_output = real_check_output
+    assert started == []
+    with create_engine(url).connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == expected
