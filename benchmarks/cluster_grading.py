@@ -54,7 +54,6 @@ from helpers.paths import REPO_ROOT
 
 BENCH = "cluster grading"
 VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
-VENV_DASK = REPO_ROOT / ".venv" / "bin" / "dask"
 WORKERS = 2
 WAIT_FOR_WORKERS_S = 180
 STOP_WAIT_S = 15
@@ -215,21 +214,14 @@ def _stop(procs) -> None:
 
 
 def _worker_command(address: str, number: int) -> list[str]:
-    from importlib.util import find_spec
-
-    if find_spec("grader.worker") is not None:
-        # Two workers share this machine: each gets half the cores for its kernels and half the
-        # memory, as (a)'s two worker processes do (grader.dispatch), so the arms differ only in
-        # how submissions reach the kernels.
-        cores = len(os.sched_getaffinity(0))
-        memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") >> 20
-        return [str(VENV_PYTHON), "-m", "grader.worker", address, "--nworkers", "1",
-                "--kernel-threads", str(max(1, cores // WORKERS)), "--memory-mb", str(memory_mb // WORKERS),
-                "--name", f"w{number}"]
-    # grader/worker.py not written yet: a plain Dask worker with what it is expected to set up
-    # (one task at a time, the grading memory resource). Replace once grader.worker exists.
-    return [str(VENV_DASK), "worker", address, "--nthreads", "1", "--resources", "grading_mb=8000",
-            "--name", f"w{number}", "--no-dashboard"]
+    # Two workers share this machine: each gets half the cores for its kernels and half the
+    # memory, as (a)'s two worker processes do (grader.dispatch), so the arms differ only in
+    # how submissions reach the kernels.
+    cores = len(os.sched_getaffinity(0))
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") >> 20
+    return [str(VENV_PYTHON), "-m", "grader.worker", address, "--nworkers", "1",
+            "--kernel-threads", str(max(1, cores // WORKERS)), "--memory-mb", str(memory_mb // WORKERS),
+            "--name", f"w{number}"]
 
 
 def grade_on_cluster(root: Path, log_name: str) -> dict:
@@ -244,9 +236,9 @@ def grade_on_cluster(root: Path, log_name: str) -> dict:
         launched = time.perf_counter()
         handle = open(logs / f"{log_name}-scheduler.log", "w")
         handles.append(handle)
-        procs.append(subprocess.Popen([str(VENV_DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                       "--no-dashboard"], cwd=REPO_ROOT, env=_env(), stdout=handle,
-                                      stderr=subprocess.STDOUT))
+        procs.append(subprocess.Popen([str(VENV_PYTHON), "-m", "grader.scheduler", "--host", "127.0.0.1",
+                                       "--port", str(port), "--no-dashboard"], cwd=REPO_ROOT, env=_env(),
+                                      stdout=handle, stderr=subprocess.STDOUT))
         for number in range(1, WORKERS + 1):
             handle = open(logs / f"{log_name}-worker{number}.log", "w")
             handles.append(handle)
@@ -272,12 +264,6 @@ def grade_on_cluster(root: Path, log_name: str) -> dict:
         _stop(procs)
         for handle in handles:
             handle.close()
-
-
-def scheduler_supported() -> bool:
-    help_text = subprocess.run([str(VENV_PYTHON), "-m", "grader", "--help"], cwd=REPO_ROOT, env=_env(),
-                               capture_output=True, text=True).stdout
-    return "--scheduler" in help_text
 
 
 def _scores(result: dict) -> dict:
@@ -492,9 +478,6 @@ def main(pairs: int = 2, arms: str = "ab", per_assignment: int = 12, work_dir: P
 
         if sandbox.unavailable_reason():
             raise RuntimeError(f"sandbox unavailable ({sandbox.unavailable_reason()}): run `make setup`")
-        if "b" in arms and not scheduler_supported():
-            raise RuntimeError("python -m grader has no --scheduler option: (b) cannot run "
-                               "(--arms a runs the as-today arm only)")
         if work_dir is not None:
             Path(work_dir).mkdir(parents=True, exist_ok=True)
             results = run_arms(pairs, arms, per_assignment, work_dir)

@@ -39,6 +39,14 @@ GRADING_RESOURCE = "grading_mb"
 CODE_PARTS = ("grader", "helpers", "tools", "requirements.txt")
 # How long the scheduler may stay unreachable before the run stops (Dask reconnects meanwhile).
 SCHEDULER_GRACE_S = 20.0
+# Dask settings for the scheduler and workers that grading starts (grader.scheduler, grader.worker),
+# as environment variables. Every Dask server wakes up every 20 ms to measure its own event loop,
+# its workers sample their threads' stacks every 10 ms (the dashboard's profile) and the system
+# every 0.5 s: about 1.2-1.5 CPU s a minute per idle process, measured, taken from the kernels
+# on the same cores. Grading needs none of it.
+QUIET_DASK_ENV = {"DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s",
+                  "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+                  "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "5s"}
 
 
 class ClusterError(RuntimeError):
@@ -291,7 +299,7 @@ def connect(scheduler: str, timeout_s: float = 15.0):
         return Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as error:
         raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} ({type(error).__name__}: {error}). "
-                           "Start one with `.venv/bin/dask scheduler` and workers with "
+                           "Start one with `.venv/bin/python -m grader.scheduler` and workers with "
                            "`.venv/bin/python -m grader.worker ADDRESS`, or grade on this machine without "
                            "--scheduler") from None
 

@@ -18,12 +18,6 @@ import os
 import sys
 
 
-# Dask's worker samples its threads' stacks every 10 ms (the dashboard's profile) and the system
-# every 0.5 s; grading needs neither, and the kernels on the same cores need every cycle.
-QUIET_WORKER = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
-                "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "5s"}
-
-
 def plan(nworkers: int | None, memory_mb: int | None, limit_mb: int) -> tuple[int, int]:
     """``(worker processes, MiB each)`` for this machine: bounded by its cores and by its memory."""
     cores = len(os.sched_getaffinity(0))
@@ -38,7 +32,7 @@ def plan(nworkers: int | None, memory_mb: int | None, limit_mb: int) -> tuple[in
 
 
 def main(argv=None) -> int:
-    from grader.cluster import GRADING_RESOURCE, worker_problem
+    from grader.cluster import GRADING_RESOURCE, QUIET_DASK_ENV, worker_problem
     from grader.pipeline import sandbox_memory_mb
 
     parser = argparse.ArgumentParser(prog="python -m grader.worker", description=__doc__.split("\n\n")[0])
@@ -61,7 +55,7 @@ def main(argv=None) -> int:
     count, each_mb = plan(args.nworkers, args.memory_mb, limit_mb)
     threads = args.kernel_threads or max(1, len(os.sched_getaffinity(0)) // count)
     os.environ["COURSE_KERNEL_THREADS"] = str(threads)     # read by grader.cluster.grade_task
-    for name, value in QUIET_WORKER.items():
+    for name, value in QUIET_DASK_ENV.items():
         os.environ.setdefault(name, value)
     command = [sys.executable, "-m", "distributed.cli.dask_worker", args.scheduler,
                "--nthreads", "1", "--nworkers", str(count), "--memory-limit", "0",

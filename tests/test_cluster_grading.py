@@ -1,6 +1,6 @@
 """Grading on a Dask cluster, with real processes on loopback, and the gradebook in PostgreSQL.
 
-A `dask scheduler` and two workers (`python -m grader.worker`, each one process) are started
+A scheduler (`python -m grader.scheduler`) and two workers (`python -m grader.worker`, each one process) are started
 from the project's venv; nothing is shared with them but the scheduler's address (each
 submission travels with its files, grader/cluster.py).
 
@@ -56,7 +56,7 @@ class Cluster:
         self.folder = folder
         self.address = f"tcp://127.0.0.1:{_free_port()}"
         self.processes: list[subprocess.Popen] = []
-        self.scheduler = self._start("scheduler", [str(VENV_BIN / "dask"), "scheduler", "--host", "127.0.0.1",
+        self.scheduler = self._start("scheduler", [sys.executable, "-m", "grader.scheduler", "--host", "127.0.0.1",
                                                    "--port", self.address.rsplit(":", 1)[1], "--no-dashboard"])
 
     def _start(self, name: str, command: list[str], env: dict | None = None) -> subprocess.Popen:
@@ -112,6 +112,28 @@ def cluster(tmp_path_factory):
         yield running
     finally:
         running.close()
+
+
+def test_the_scheduler_and_workers_run_with_dasks_bookkeeping_slowed(cluster):
+    """grader.scheduler and grader.worker start Dask with QUIET_DASK_ENV (a launcher that forgot it,
+    or a worker whose nanny dropped the environment, fails here)."""
+    import dask
+
+    from grader.cluster import QUIET_DASK_ENV
+
+    def settings():
+        return {"tick": str(dask.config.get("distributed.admin.tick.interval")),
+                "profile": bool(dask.config.get("distributed.worker.profile.enabled"))}
+
+    assert QUIET_DASK_ENV["DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL"] == "1s"
+    client = cluster.client(2)
+    try:
+        assert client.run_on_scheduler(settings)["tick"] == "1s"
+        on_workers = client.run(settings)
+        assert len(on_workers) == 2
+        assert all(s == {"tick": "1s", "profile": False} for s in on_workers.values()), on_workers
+    finally:
+        client.close()
 
 
 def _grade(root: Path, *args: str) -> subprocess.CompletedProcess:
