@@ -8,9 +8,10 @@ setup:
 grade: setup
 	.venv/bin/python -m grader
 
-# All tests (unit tests of helpers, notebook contracts, the real nbgrader pipeline).
+# All tests (unit tests of helpers, notebook contracts, the real nbgrader pipeline); the slowest
+# 25 are listed at the end, to keep the suite inside CI's time.
 test: setup
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q --durations=25
 
 # Benchmarks: print figures with their method (not part of the tests).
 bench: setup
