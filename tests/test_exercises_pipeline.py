@@ -7,7 +7,9 @@ the cells a student fills; and every planted mistake in tests/cases/<a>.py
 loses points in the cells it names, while every alternative correct
 implementation keeps full marks. A new case is one entry in that table.
 Submissions are graded through ``grader.dispatch.grade_submissions``, the
-main command's parallel path.
+main command's parallel path. Cases that cannot affect each other's verdicts
+are graded together as one submission (``tests/cases/packing.py``); a packed
+result that does not look as its members predict is graded again case by case.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.pipeline import REPO_ROOT, Course, with_cell_replaced
+from tests.cases import packing
+from tests.pipeline import REPO_ROOT, Course
 import grader
 
 pytestmark = pytest.mark.pipeline
@@ -52,28 +55,41 @@ class _GradedCourses(dict):
         solution = course.source_notebook(assignment)
         course.submit("solution", assignment, solution)
         course.submit("starter", assignment, course.release_notebook(assignment))
-        for case in _cases(assignment):
-            course.submit(f"case-{case['name']}", assignment,
-                          with_cell_replaced(solution, case["cell"], case["source"]))
+        groups = packing.pack(solution, _cases(assignment))
+        packs = {}
+        for index, group in enumerate(groups):
+            student = f"case-{group[0]['name']}" if len(group) == 1 else f"pack-{index:03d}"
+            packs[student] = group
+            course.submit(student, assignment, packing.packed_notebook(solution, group))
+        rows = self._grade(course, assignment, ["solution", "starter", *packs])
+        # A packed result that members cannot all be judged by: each member again, alone.
+        again = [case for student, group in packs.items()
+                 if not packing.trusted(solution, group, rows[student]) for case in group]
+        for case in again:
+            course.submit(f"case-{case['name']}", assignment, packing.packed_notebook(solution, [case]))
+        if again:
+            rows.update(self._grade(course, assignment, [f"case-{case['name']}" for case in again]))
+        for student, group in packs.items():
+            for case in group:
+                rows.setdefault(f"case-{case['name']}", rows[student])
+        self[assignment] = (course, rows)
+        return self[assignment]
+
+    @staticmethod
+    def _grade(course, assignment, students):
         # Graded the way the main command grades: in parallel worker processes (as many as
         # there are cores), each kernel in the sandbox where bubblewrap works.
-        pairs = [(s, a) for s, a in _submissions(course.root) if a == assignment]
+        pairs = [(student, assignment) for student in students]
         started = time.perf_counter()
         rows = grader.grade_submissions(course.root, pairs, overrides=course.overrides, feedback=False)
         print(f"\n[{assignment}] {len(pairs)} submissions graded in {time.perf_counter() - started:.1f} s")
-        self[assignment] = (course, {row.student: row for row in rows})
-        return self[assignment]
+        return {row.student: row for row in rows}
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Per assignment: a course with solution, starter and every case submitted and graded."""
     return _GradedCourses(tmp_path_factory)
-
-
-def _submissions(root):
-    submitted = Path(root) / "submitted"
-    return [(s.name, a.name) for s in sorted(submitted.iterdir()) for a in sorted(s.iterdir())]
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
