@@ -25,8 +25,17 @@ projection names; a model whose layers are named otherwise is refused with
 
 On the embedded SmolLM2-135M, measured by ``benchmarks/quantization_study.py``:
 quantizing activations costs a lot of perplexity, weight-only 8-bit almost
-none; that script prints the figures with their method (run it with
-``python -m benchmarks --all``), and course/exercise1_solution_walkthrough.md discusses them.
+none, weight-only 4-bit about a quarter; that script prints the figures with
+their method (run it with ``python -m benchmarks --all``), and
+course/exercise1_solution_walkthrough.md discusses them.
+
+The embedded model is itself a 4-bit model stored in float32: it was converted
+from a Q4_1 GGUF file (each block of 32 weights: 4-bit integers, a float16 scale
+and a float16 minimum), so each block of 32 projection weights holds 16 evenly
+spaced values. ``weight_only_int8(bits=8)`` lands within a small fraction of that
+grid's step. ``bits=4`` has the same step, but ``MatMulNBits`` stores the block
+offset as an integer zero point, so unless the Q4_1 minimum is a whole number of
+steps from zero its grid is shifted, and it rounds the weights a second time.
 
 Every function that writes a folder writes it into a temporary sibling first
 and renames it at the end, so an interrupted run never leaves a half-written

@@ -93,6 +93,12 @@ def test_fast_profile_does_less_work():
     assert len(fast.quantization_variants) < len(full.quantization_variants)
 
 
+def test_only_the_full_profile_builds_the_4bit_variant():
+    """The 4-bit weight-only row is a full-profile study row; graded (fast) runs keep dynamic INT8 only."""
+    assert "weight_only_4bit" in profile.get_profile("full").quantization_variants
+    assert profile.get_profile("fast").quantization_variants == ("dynamic",)
+
+
 def test_fallback_skips_an_unreachable_hub_id_quickly(tiny_dir):
     start = time.perf_counter()
     tokenizer, model, model_id = helpers.load_causal_lm(["SomeOrg/not-a-real-model-xyz", str(tiny_dir)])

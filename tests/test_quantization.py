@@ -452,6 +452,47 @@ def test_weight_only_can_quantize_the_tied_output_layer(onnx_dir, tmp_path, prom
     assert diff < 0.05 * reference.abs().max().item(), f"logits moved by {diff:.4f}"
 
 
+def _one_matmul_model(folder: Path, weight: np.ndarray) -> Path:
+    """A folder with ``model.onnx`` computing ``Y = X @ weight`` (weight ``[K, N]``, a constant)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    k, n = weight.shape
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["X", "W"], ["Y"], name="/model/layers.0/mlp/up_proj/MatMul")], "one_matmul",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["rows", k])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["rows", n])],
+        [numpy_helper.from_array(weight.astype(np.float32), "W")])
+    folder.mkdir(parents=True)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9),
+              str(folder / q.ONNX_FILE))
+    return folder
+
+
+def test_weight_only_4bit_reproduces_a_4bit_grid_only_when_its_offset_is_whole_steps(tmp_path):
+    """Weights already on a Q4_1-like grid (16 evenly spaced values per block of 32, as in the
+    embedded model, converted from a Q4_1 GGUF) come back exactly from 4-bit MatMulNBits only when
+    the grid's minimum is a whole number of steps from zero: its zero point is an integer. With
+    Q4_1's arbitrary float minimum the grid is shifted and every weight is rounded a second time;
+    8 bits stay within a small fraction of the step either way."""
+    import onnxruntime as ort
+
+    step, levels = 0.01, np.tile(np.arange(16), 2)  # each block of 32 uses all 16 levels twice
+    rng = np.random.default_rng(0)
+    columns = [rng.permutation(levels) for _ in range(4)]
+    errors = {}
+    for offset in (7.0, 7.4):  # minimum = -offset steps: whole, then fractional
+        weight = np.stack([(c - offset) * step for c in columns], axis=1)  # [K=32, N=4], one block per column
+        source = _one_matmul_model(tmp_path / f"fp32_{offset}", weight)
+        for bits in (4, 8):
+            out = q.weight_only_int8(source, tmp_path / f"wo{bits}_{offset}", bits=bits, block_size=32)
+            session = ort.InferenceSession(str(out / q.ONNX_FILE), providers=["CPUExecutionProvider"])
+            rebuilt = session.run(None, {"X": np.eye(32, dtype=np.float32)})[0]  # identity in: the weights out
+            errors[offset, bits] = float(np.abs(rebuilt - weight).max()) / step
+    assert errors[7.0, 4] < 1e-3, f"a grid through zero should survive 4 bits, error {errors[7.0, 4]:.3f} steps"
+    assert 0.3 < errors[7.4, 4] < 0.5, f"a shifted grid should be rounded again, error {errors[7.4, 4]:.3f} steps"
+    assert errors[7.0, 8] < 0.05 and errors[7.4, 8] < 0.05, f"8 bits should stay close: {errors}"
+
+
 # ---------------------------------------------------------------- utilities and errors
 
 def test_dir_size_mb(tmp_path):
