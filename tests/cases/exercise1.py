@@ -28,6 +28,8 @@ PX = "compare_perplexity"
 PTQ = "run_static_ptq_optimum"
 RT = "build_results_table"
 EP = "probe_edge_prompts"
+TPD = "time_prefill_decode"
+PDS = "run_prefill_decode_for_lengths"
 
 _ALT_RESOLVE = '''
 ACCEPTED_PRECISIONS = ("float32", "float16", "bfloat16")
@@ -184,6 +186,82 @@ def run_for_varied_lengths(model, tokenizer, lengths_tokens, max_new_tokens, rep
     return df
 '''
 
+_ALT_LENGTHS_INTERLEAVED = '''
+def run_for_varied_lengths(model, tokenizer, lengths_tokens, max_new_tokens, repeats, use_cache=True):
+    """Round-robin over the lengths (each warmed once, in the first round), as a fair benchmark runs
+    its arms; helpers.summarize for medians and IQRs."""
+    prompts = [make_prompt(tokenizer, n) for n in lengths_tokens]
+    runs = [[] for _ in prompts]
+    for round_index in range(int(repeats)):
+        for i, text in enumerate(prompts):
+            runs[i].append(time_generate(model, tokenizer, text, max_new_tokens, use_cache=use_cache,
+                                         warmup=round_index == 0))
+    rows = []
+    for text, timed in zip(prompts, runs):
+        row = {"prompt_tokens": len(tokenizer(text).input_ids), "max_new_tokens": max_new_tokens, "use_cache": use_cache}
+        for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):
+            stats = helpers.summarize([r[key] for r in timed])
+            row[key], row[key + "_iqr"] = stats["median"], stats["iqr"]
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for key, name in (("total_latency_s", "prompt_length_latency"), ("tokens_per_sec", "prompt_length_throughput")):
+        helpers.save_figure(helpers.plot_metric(frame["prompt_tokens"], frame[key], x_key="prompt_tokens", y_key=key,
+                                                yerr=frame[key + "_iqr"]), name)
+    return frame
+'''
+
+_ALT_BATCHED_INTERLEAVED = '''
+def measure_batched(model, tokenizer, prompts, batch_sizes, max_new_tokens, repeats):
+    """Round-robin over the batch sizes, statistics.median, side restored in a finally."""
+    sizes = [int(b) for b in batch_sizes]
+    batches = {b: [prompts[i % len(prompts)] for i in range(b)] for b in sizes}
+    latency = {b: [] for b in sizes}
+    rate = {b: [] for b in sizes}
+    saved_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        for r in range(int(repeats)):
+            for b in sizes:
+                result = time_generate(model, tokenizer, batches[b], max_new_tokens, warmup=r == 0)
+                latency[b].append(result["total_latency_s"])
+                rate[b].append(result["tokens_per_sec"])
+    finally:
+        tokenizer.padding_side = saved_side
+    frame = pd.DataFrame([{"batch_size": b, "max_new_tokens": max_new_tokens,
+                           "total_latency_s": statistics.median(latency[b]),
+                           "tokens_per_sec": statistics.median(rate[b]),
+                           "per_sample_latency_s": statistics.median(latency[b]),
+                           "amortized_latency_per_sample_s": statistics.median(latency[b]) / b} for b in sizes])
+    figure = helpers.plot_metric(frame["batch_size"], frame["tokens_per_sec"], x_key="batch_size", y_key="tokens_per_sec")
+    helpers.save_figure(figure, "batching")
+    return frame
+'''
+
+_ALT_PRECISION_INTERLEAVED = '''
+def run_varied_precision(candidates, device, prompt, max_new_tokens, repeats,
+                         precisions=("float32", "float16", "bfloat16")):
+    """Every precision loaded first, then the timed runs take turns (time_round_robin); numpy medians."""
+    import numpy as np
+    loaded = [(p, *load_model_and_tokenizer(candidates, p, device)) for p in precisions]
+    arms = [(lambda warmup, m=m, t=t: time_generate(m, t, prompt, max_new_tokens, warmup=warmup))
+            for _, t, m, _, _ in loaded]
+    timings = time_round_robin(arms, repeats)
+    rows = []
+    for (p, _, _, model_id, label), runs in zip(loaded, timings):
+        row = {"requested_precision": p, "dtype_label": label, "model_id": model_id, "device": str(device),
+               "max_new_tokens": max_new_tokens}
+        for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):
+            values = np.array([r[key] for r in runs])
+            row[key] = float(np.median(values))
+            row[key + "_iqr"] = float(np.percentile(values, 75) - np.percentile(values, 25))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    figure, axis = plt.subplots()
+    axis.bar(frame["dtype_label"] + " (" + frame["requested_precision"] + ")", frame["tokens_per_sec"])
+    helpers.save_figure(figure, "precision_sweep")
+    plt.close(figure)
+    return frame
+'''
+
 _ALT_ABLATION = '''
 def ablate_cache_and_padding(model, tokenizer, prompts, max_new_tokens, repeats):
     """Repeats outside the arms (interleaved runs), statistics.median, side restored by hand."""
@@ -254,6 +332,123 @@ def probe_edge_prompts(model, tokenizer, max_new_tokens, repeats, prompts=EDGE_P
                     "avg_latency_per_token_ms": statistics.median(r["avg_latency_per_token_ms"] for r in runs),
                     "continuation": tokenizer.decode(seq[0][n:], skip_special_tokens=True).strip()[:60]})
     return pd.DataFrame(out)
+'''
+
+_ALT_PREFILL_DUCK_NS = '''
+import time as _t
+
+import numpy as np
+
+
+class _Stamps:
+    """Duck-typed streamer (put and end only): every put is stamped, the prompt's stamp dropped afterwards."""
+
+    def __init__(self, device):
+        self.device, self.stamps = device, []
+
+    def put(self, value):
+        helpers.synchronize(self.device)
+        self.stamps.append(_t.perf_counter_ns())
+
+    def end(self):
+        helpers.synchronize(self.device)
+
+
+@torch.inference_mode()
+def time_prefill_decode(model, tokenizer, prompt, max_new_tokens, use_cache=True, warmup=True, **generate_kwargs):
+    """Decorated with inference_mode; perf_counter_ns; numpy diff and median; the BatchEncoding moved whole."""
+    device = _model_device(model)
+    batch = tokenizer([prompt], return_tensors="pt").to(device)
+    kwargs = {"do_sample": False, "use_cache": use_cache, "max_new_tokens": max_new_tokens,
+              "min_new_tokens": max_new_tokens, "pad_token_id": tokenizer.eos_token_id, **generate_kwargs}
+    if warmup:
+        model.generate(**batch, **kwargs)
+    stamps = _Stamps(device)
+    helpers.synchronize(device)
+    t0 = _t.perf_counter_ns()
+    model.generate(**batch, streamer=stamps, **kwargs)
+    helpers.synchronize(device)
+    t1 = _t.perf_counter_ns()
+    new = stamps.stamps[1:]  # the first put is the prompt
+    tpot_ms = float(np.median(np.diff(np.array(new, dtype=np.int64)))) / 1e6
+    return {"ttft_s": (new[0] - t0) / 1e9, "tpot_ms": tpot_ms, "decode_tokens_per_sec": 1e3 / tpot_ms,
+            "total_latency_s": (t1 - t0) / 1e9, "tokens_generated": len(new),
+            "prompt_tokens": int(batch["input_ids"].shape[-1])}
+'''
+
+_ALT_PREFILL_SHAPE_TIMER = '''
+from transformers.generation.streamers import BaseStreamer
+
+
+class NewTokenTimes(BaseStreamer):
+    """Tells the prompt (2-D) from a new token (1-D) by its shape; synchronises, then stamps."""
+
+    def __init__(self, device):
+        super().__init__()
+        self.device, self.times = device, []
+
+    def put(self, value):
+        if value.dim() > 1:
+            return
+        helpers.synchronize(self.device)
+        self.times.append(time.perf_counter())
+
+    def end(self):
+        pass
+
+
+def time_prefill_decode(model, tokenizer, prompt, max_new_tokens, use_cache=True, warmup=True, **generate_kwargs):
+    """helpers.Timer for the whole call; warm-up and timed call in separate inference_mode blocks."""
+    device = _model_device(model)
+    enc = tokenizer(prompt, return_tensors="pt")
+    ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+
+    def run(streamer=None):
+        return model.generate(input_ids=ids, attention_mask=mask, streamer=streamer, do_sample=False,
+                              max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, use_cache=use_cache,
+                              pad_token_id=tokenizer.eos_token_id, **generate_kwargs)
+
+    if warmup:
+        with torch.inference_mode():
+            run()
+    times = NewTokenTimes(device)
+    with torch.inference_mode():
+        with helpers.Timer(device) as timer:
+            t0 = time.perf_counter()
+            out = run(times)
+    gaps = [b - a for a, b in zip(times.times[:-1], times.times[1:])]
+    tpot_ms = statistics.median(gaps) * 1000
+    return {"ttft_s": times.times[0] - t0, "tpot_ms": tpot_ms, "decode_tokens_per_sec": 1000 / tpot_ms,
+            "total_latency_s": timer.elapsed_s, "tokens_generated": int(out.shape[-1] - ids.shape[-1]),
+            "prompt_tokens": int(ids.shape[-1])}
+'''
+
+_ALT_PREFILL_SWEEP = '''
+def run_prefill_decode_for_lengths(model, tokenizer, lengths_tokens, max_new_tokens, repeats):
+    """No separate warm-up call: the first round warms each length (warmup=True), later rounds do not;
+    numpy medians and percentiles; matplotlib errorbar drawn directly; prompt_tokens from the result."""
+    import numpy as np
+    texts = {n: make_prompt(tokenizer, n) for n in lengths_tokens}
+    results = {n: [] for n in lengths_tokens}
+    for r in range(repeats):
+        for n, text in texts.items():
+            results[n].append(time_prefill_decode(model, tokenizer, text, max_new_tokens, warmup=(r == 0)))
+    table = []
+    for n in lengths_tokens:
+        rec = {"prompt_tokens": results[n][0]["prompt_tokens"], "max_new_tokens": max_new_tokens}
+        for k in ("ttft_s", "tpot_ms", "decode_tokens_per_sec"):
+            v = np.array([x[k] for x in results[n]], dtype=float)
+            rec[k] = float(np.median(v))
+            rec[k + "_iqr"] = float(np.percentile(v, 75) - np.percentile(v, 25))
+        table.append(rec)
+    df = pd.DataFrame(table)
+    for k, name in (("ttft_s", "prefill_decode_ttft"), ("tpot_ms", "prefill_decode_tpot")):
+        fig, ax = plt.subplots()
+        ax.errorbar(df["prompt_tokens"], df[k], yerr=df[k + "_iqr"], marker="o")
+        ax.set_xlabel("prompt length (tokens)")
+        ax.set_ylabel(helpers.axis_label(k))
+        helpers.save_figure(fig, name)
+    return df
 '''
 
 # Returned instead of real numbers, with builtins.abs and math.isclose replaced: every comparison a
@@ -441,13 +636,12 @@ CASES = [
     _mistake("mean_instead_of_median", LEN, [('return stats["median"], stats["iqr"]', 'return stats["mean"], stats["iqr"]')],
              ["test_varied_lengths_hidden", "test_varied_precision_hidden", "test_ablation", "test_batched"]),
     _mistake("max_new_tokens_grows_with_length", LEN, [
-        ("time_repeats(model, tokenizer, prompt, max_new_tokens, repeats, use_cache=use_cache)",
-         "time_repeats(model, tokenizer, prompt, max_new_tokens + target // 16, repeats, use_cache=use_cache)")],
+        ("time_generate(model, tokenizer, prompt, max_new_tokens, use_cache",
+         "time_generate(model, tokenizer, prompt, max_new_tokens + len(prompt) // 64, use_cache")],
         ["test_varied_lengths_hidden"]),
-    _mistake("lengths_repeats_ignored", LEN, [("time_repeats(model, tokenizer, prompt, max_new_tokens, repeats, use_cache",
-                                               "time_repeats(model, tokenizer, prompt, max_new_tokens, 1, use_cache")],
+    _mistake("lengths_repeats_ignored", LEN, [("for prompt in prompts], repeats)", "for prompt in prompts], 1)")],
              ["test_varied_lengths_hidden"]),
-    _mistake("lengths_use_cache_dropped", LEN, [(", repeats, use_cache=use_cache)", ", repeats)")],
+    _mistake("lengths_use_cache_dropped", LEN, [("max_new_tokens, use_cache=use_cache,\n", "max_new_tokens,\n")],
              ["test_varied_lengths_hidden"]),
     _mistake("iqr_is_stdev", LEN, [('return stats["median"], stats["iqr"]', 'return stats["median"], stats["stdev"]')],
              ["test_varied_lengths_hidden"]),
@@ -460,6 +654,8 @@ CASES = [
     _mistake("lengths_plots_without_error_bars", LEN, [('                                     yerr=frame[f"{key}_iqr"],\n', "")],
              ["test_varied_lengths_hidden"]),
     _correct("alt_lengths_numpy", LEN, _ALT_LENGTHS),
+    _correct("alt_lengths_interleaved", LEN, _ALT_LENGTHS_INTERLEAVED),
+    _correct("alt_precision_interleaved", PR, _ALT_PRECISION_INTERLEAVED),
     _mistake("precision_prompt_differs", PR, [("time_repeats(mdl, tok, prompt, max_new_tokens, repeats)",
                                                "time_repeats(mdl, tok, prompt + ' ' + precision, max_new_tokens, repeats)")],
              ["test_varied_precision_hidden"]),
@@ -559,7 +755,102 @@ CASES = [
              ["test_edge_prompts"]),
     _correct("alt_ablation_interleaved_statistics", AB, _ALT_ABLATION),
     _correct("alt_batched_itertools_numpy", BA, _ALT_BATCHED),
+    _correct("alt_batched_interleaved", BA, _ALT_BATCHED_INTERLEAVED),
     _correct("alt_edge_prompts_strip_time_repeats", EP, _ALT_EDGE),
+    # --- Part A6: prefill and decode ---------------------------------------------------------------
+    _mistake("first_token_counted_as_decode", TPD, [
+        ("gaps_s = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]",
+         "gaps_s = [later - earlier for earlier, later in zip([start] + arrivals, arrivals)]")],
+        ["test_prefill_decode_hidden"]),
+    _mistake("tpot_mean_not_median", TPD, [("tpot_ms = 1000.0 * statistics.median(gaps_s)",
+                                            "tpot_ms = 1000.0 * statistics.fmean(gaps_s)")],
+             ["test_prefill_decode_hidden"]),
+    _mistake("tpot_in_seconds", TPD, [("tpot_ms = 1000.0 * statistics.median(gaps_s)",
+                                       "tpot_ms = statistics.median(gaps_s)")],
+             ["test_prefill_decode_hidden"]),
+    _mistake("decode_rate_from_mean_gap", TPD, [('"decode_tokens_per_sec": 1000.0 / tpot_ms',
+                                                 '"decode_tokens_per_sec": len(gaps_s) / sum(gaps_s)')],
+             ["test_prefill_decode", "test_prefill_decode_hidden"]),
+    _mistake("prompt_tokens_counted_as_generated", TPD, [('"tokens_generated": int(output.shape[1]) - prompt_len',
+                                                         '"tokens_generated": int(output.shape[1])')],
+             ["test_prefill_decode", "test_prefill_decode_hidden"]),
+    _mistake("prompt_put_taken_as_first_token", TPD, [
+        ("            if not self.prompt_seen:  # generate's first put is the prompt\n"
+         "                self.prompt_seen = True\n"
+         "                return\n", ""),
+        ("self.arrivals_s.extend([now] * int(value.numel()))", "self.arrivals_s.append(now)")],
+        ["test_prefill_decode_hidden"]),
+    _mistake("ttft_from_prompt_put", TPD, [
+        ("                self.prompt_seen = True\n",
+         "                self.prompt_seen, self.prompt_at = True, time.perf_counter()\n"),
+        ('"ttft_s": arrivals[0] - start', '"ttft_s": arrivals[0] - clock.prompt_at')],
+        ["test_prefill_decode_hidden"]),
+    _mistake("no_sync_in_put", TPD, [("            helpers.synchronize(device)  # on a GPU the token is ready when its work is done\n", "")],
+             ["test_prefill_decode_hidden"]),
+    _mistake("prefill_no_sync_before_timing", TPD, [("        helpers.synchronize(device)\n        start = ", "        start = ")],
+             ["test_prefill_decode_hidden"]),
+    _mistake("prefill_no_sync_after_timing", TPD, [("        helpers.synchronize(device)\n        end = ", "        end = ")],
+             ["test_prefill_decode_hidden"]),
+    _mistake("prefill_no_warmup", TPD, [("        if warmup:\n            model.generate(**inputs, **settings)  # not timed\n", "")],
+             ["test_prefill_decode_hidden"]),
+    _mistake("prefill_warmup_false_ignored", TPD, [
+        ("        if warmup:\n            model.generate(**inputs, **settings)  # not timed\n",
+         "        model.generate(**inputs, **settings)  # not timed, even with warmup=False\n")],
+        ["test_prefill_decode_hidden"]),
+    _mistake("prefill_warmup_timed", TPD, [
+        ("    with torch.inference_mode():\n        if warmup:",
+         "    with torch.inference_mode():\n        start = time.perf_counter()\n        if warmup:"),
+        ("        start = time.perf_counter()\n        output", "        output")],
+        ["test_prefill_decode_hidden"]),
+    _mistake("prefill_timed_outside_inference_mode", TPD, [
+        ("        helpers.synchronize(device)\n        start = time.perf_counter()\n",
+         "    if True:\n        helpers.synchronize(device)\n        start = time.perf_counter()\n")],
+        ["test_prefill_decode_hidden"]),
+    _mistake("prefill_kwargs_not_passed_through", TPD, [("    settings.update(generate_kwargs)\n", "")],
+             ["test_prefill_decode_hidden"]),
+    _mistake("prefill_use_cache_not_passed", TPD, [("do_sample=False, use_cache=use_cache, ", "do_sample=False, ")],
+             ["test_prefill_decode_hidden"]),
+    _mistake("prefill_no_min_new_tokens", TPD, [("min_new_tokens=int(max_new_tokens),\n", "\n")],
+             ["test_prefill_decode_hidden"]),
+    _mistake("prefill_inputs_not_on_model_device", TPD, [
+        ("inputs = {key: value.to(device) for key, value in encoded.items()}", "inputs = dict(encoded)")],
+        ["test_prefill_decode_hidden"]),
+    _correct("alt_prefill_duck_streamer_ns_numpy", TPD, _ALT_PREFILL_DUCK_NS),
+    _correct("alt_prefill_shape_streamer_timer", TPD, _ALT_PREFILL_SHAPE_TIMER),
+    _mistake("prefill_sweep_not_interleaved", PDS, [
+        ('    for _ in tqdm(range(int(repeats)), desc="rounds over prompt lengths"):\n'
+         "        for index, prompt in enumerate(prompts):  # repeat r of every length before repeat r + 1\n",
+         "    for index, prompt in enumerate(prompts):  # all repeats of one length, then the next\n"
+         "        for _ in range(int(repeats)):\n")],
+        ["test_prefill_decode_sweep_hidden"]),
+    _mistake("prefill_sweep_no_warmup", PDS, [
+        ("    for prompt in prompts:  # warm each arm up once, untimed (its result is discarded)\n"
+         "        time_prefill_decode(model, tokenizer, prompt, max_new_tokens, warmup=False)\n", "")],
+        ["test_prefill_decode_sweep_hidden"]),
+    _mistake("prefill_sweep_warmup_counted", PDS, [
+        ("    for prompt in prompts:  # warm each arm up once, untimed (its result is discarded)\n"
+         "        time_prefill_decode(model, tokenizer, prompt, max_new_tokens, warmup=False)\n", ""),
+        ("    runs = [[] for _ in prompts]\n",
+         "    runs = [[time_prefill_decode(model, tokenizer, prompt, max_new_tokens, warmup=False)] for prompt in prompts]\n")],
+        ["test_prefill_decode_sweep_hidden"]),
+    _mistake("prefill_sweep_repeats_ignored", PDS, [("tqdm(range(int(repeats)),", "tqdm(range(2),")],
+             ["test_prefill_decode_sweep_hidden"]),
+    _mistake("prefill_sweep_mean_not_median", PDS, [('row[key], row[f"{key}_iqr"] = stats["median"], stats["iqr"]',
+                                                     'row[key], row[f"{key}_iqr"] = stats["mean"], stats["iqr"]')],
+             ["test_prefill_decode_sweep_hidden"]),
+    _mistake("prefill_sweep_iqr_is_stdev", PDS, [('row[key], row[f"{key}_iqr"] = stats["median"], stats["iqr"]',
+                                                  'row[key], row[f"{key}_iqr"] = stats["median"], stats["stdev"]')],
+             ["test_prefill_decode_sweep_hidden"]),
+    _mistake("prefill_sweep_prompt_tokens_is_target", PDS, [('"prompt_tokens": len(tokenizer(prompt).input_ids)',
+                                                             '"prompt_tokens": target')],
+             ["test_prefill_decode_sweep_hidden"]),
+    _mistake("prefill_sweep_max_new_tokens_varies", PDS, [
+        ("runs[index].append(time_prefill_decode(model, tokenizer, prompt, max_new_tokens, warmup=False))",
+         "runs[index].append(time_prefill_decode(model, tokenizer, prompt, max_new_tokens + index, warmup=False))")],
+        ["test_prefill_decode_sweep_hidden"]),
+    _mistake("prefill_sweep_plots_without_error_bars", PDS, [('                                     yerr=frame[f"{key}_iqr"],\n', "")],
+             ["test_prefill_decode_sweep_hidden"]),
+    _correct("alt_prefill_sweep_first_round_warms_numpy", PDS, _ALT_PREFILL_SWEEP),
     # --- tampering: a wrong answer plus a patch meant to make the tests pass (course/grading_security.md)
     _mistake("tamper_no_grad_and_faked_mode_query", TG, [
         ("    with torch.inference_mode():\n        if warmup:\n            model.generate(**inputs, **settings)  # not timed\n",
@@ -582,4 +873,8 @@ CASES = [
          "def _median_and_iqr(rows, key):"),
         ("        helpers.save_figure(figure, name)\n", "        pass  # wrong: the plots are never saved\n")],
         ["test_varied_lengths_hidden"]),
+    _mistake("tamper_mean_tpot_with_agreeable_numbers", TPD, [
+        ("def time_prefill_decode(", _AGREEABLE + "\n\ndef time_prefill_decode("),
+        ("tpot_ms = 1000.0 * statistics.median(gaps_s)", "tpot_ms = _Agreeable(1000.0 * statistics.fmean(gaps_s))")],
+        ["test_prefill_decode_hidden"]),
 ]
