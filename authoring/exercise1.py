@@ -859,8 +859,9 @@ del _mdl_r
 #   server the speed drifts (another program, the CPU's clock, the temperature); timing setting A
 #   five times and then setting B five times lets that drift land on one of them and pass for a
 #   difference between them. Taking turns spreads it over all settings alike, which is how
-#   serious benchmarks compare their arms. Prefer it whenever you compare settings; timing each
-#   setting in turn also earns full marks, but makes noisier comparisons.
+#   serious benchmarks compare their arms. Prefer it whenever you compare settings. In A4, A5
+#   and B3 timing each setting in turn also earns full marks (it makes noisier comparisons);
+#   Part A6 asks you to take turns.
 
 # %% [readonly id=time_repeats]
 def time_repeats(model, tokenizer, prompt, max_new_tokens, repeats, **kwargs):
