@@ -20,6 +20,7 @@ from . import hub as _hub
 _hub.probe_before_hub_imports()
 
 _SOURCES = {
+    "bandwidth": ("measure_memory_bandwidth",),
     "device": ("describe_device", "device_type", "pick_device", "synchronize"),
     "models": ("ModelLoadError", "first_loadable", "load_causal_lm", "local_model_dir", "model_candidates",
                "model_label"),
@@ -30,13 +31,15 @@ _SOURCES = {
     "timing": ("Timer", "repeat", "summarize"),
 }
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
-_SUBMODULES = {"cpu", "device", "hub", "models", "paths", "profile", "quantization", "reporting", "texts", "timing"}
+_SUBMODULES = {"bandwidth", "cpu", "device", "hub", "models", "paths", "profile", "quantization", "reporting", "texts",
+               "timing"}
 
 __all__ = [
     "BASE_PROMPT", "EDGE_PROMPTS", "EVAL_TEXTS", "REFERENCE_PROMPT", "eval_texts", "long_text",
     "ModelLoadError", "first_loadable", "load_causal_lm",
     "EMBEDDED_DIR", "HUB_MODEL_ID", "Profile", "TINY_DIR", "Timer", "artifacts_dir", "axis_label",
-    "describe_device", "device_type", "get_profile", "local_model_dir", "model_candidates", "model_label", "pick_device",
+    "describe_device", "device_type", "get_profile", "local_model_dir", "measure_memory_bandwidth", "model_candidates",
+    "model_label", "pick_device",
     "plot_bars", "plot_metric", "profile_name", "repeat", "results_frame", "save_figure",
     "save_table", "summarize", "synchronize",
 ]

@@ -314,8 +314,13 @@ def key_exercise1(tables: dict, state: dict) -> dict:
         name = slug(variant)
         if kept:
             key[f"{name}_kept_float32"] = kept
-        for column in ("tokens_per_sec", "speedup_vs_baseline_x", "perplexity", "perplexity_change_pct", "size_mb"):
+        for column in ("tokens_per_sec", "speedup_vs_baseline_x", "perplexity", "perplexity_change_pct", "size_mb",
+                       "bound_ms_per_token", "pct_of_bound"):
             key[f"{name}_{column}"] = r.get(column)
+    bandwidth = study.get("bandwidth") or {}
+    key["memory_bandwidth_gbps"] = bandwidth.get("gbps")
+    for r in _rows(tables, "memory_bound_batching"):
+        key[f"batch_{r['batch_size']}_pct_of_bound"] = r.get("pct_of_bound")
     best = _find(results, "variant", lambda v: v == study.get("recommended"))
     key["recommended_speedup_x"] = best.get("speedup_vs_baseline_x")
     key["recommended_perplexity_change_pct"] = best.get("perplexity_change_pct")

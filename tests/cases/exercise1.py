@@ -491,6 +491,199 @@ builtins.abs = lambda value: 0.0
 math.isclose = lambda *args, **kwargs: True
 '''
 
+# --- Part B7 (memory-bandwidth bound of decode) ---------------------------------------------
+DB = "decode_bytes_per_token"
+MB = "add_memory_bound"
+_DB_ALL = ["test_decode_bytes", "test_decode_bytes_torch_hidden", "test_decode_bytes_onnx_hidden"]
+_DB_HIDDEN = ["test_decode_bytes_torch_hidden", "test_decode_bytes_onnx_hidden"]
+
+_ALT_DECODE_STORAGES_NUMPY = '''
+import json as _json
+
+import onnx
+from onnx import numpy_helper
+
+
+def _kv_bytes(cfg, context_tokens, batch_size, element):
+    cfg = cfg if isinstance(cfg, dict) else cfg.to_dict()
+    heads = cfg["num_attention_heads"]
+    head_dim = cfg.get("head_dim") or cfg["hidden_size"] // heads
+    kv_heads = cfg.get("num_key_value_heads") or heads
+    return 2 * cfg["num_hidden_layers"] * kv_heads * head_dim * context_tokens * batch_size * element
+
+
+def decode_bytes_per_token(model_or_onnx_path, context_tokens, batch_size=1, kv_bytes_per_element=None):
+    """state_dict with storages deduplicated; ONNX arrays read whole through numpy_helper."""
+    if isinstance(model_or_onnx_path, torch.nn.Module):
+        m = model_or_onnx_path
+        emb_key = m.get_input_embeddings().weight.untyped_storage().data_ptr()
+        out = m.get_output_embeddings()
+        tied = out is not None and out.weight.untyped_storage().data_ptr() == emb_key
+        storages = {t.untyped_storage().data_ptr(): t for t in m.state_dict().values()}
+        total = 0
+        for key, t in storages.items():
+            rows = batch_size if key == emb_key and not tied else t.shape[0]
+            total += rows * (t.nelement() // t.shape[0]) * t.element_size()
+        el = kv_bytes_per_element if kv_bytes_per_element is not None else m.dtype.itemsize
+        return total + _kv_bytes(m.config, context_tokens, batch_size, el)
+    p = Path(model_or_onnx_path)
+    if p.is_dir():
+        p = p / "model.onnx" if (p / "model.onnx").exists() else next(p.glob("*.onnx"))
+    proto = onnx.load(str(p))  # external data loaded too: numpy_helper needs the bytes
+    full_read, lookup = set(), set()
+    for node in proto.graph.node:
+        for i, name in enumerate(node.input):
+            (lookup if node.op_type == "Gather" and i == 0 else full_read).add(name)
+    total = 0
+    for init in proto.graph.initializer:
+        arr = numpy_helper.to_array(init)
+        total += batch_size * arr[0].nbytes if init.name in lookup and init.name not in full_read else arr.nbytes
+    cfg = _json.loads((p.parent / "config.json").read_text())
+    el = kv_bytes_per_element if kv_bytes_per_element is not None else 4
+    return total + _kv_bytes(cfg, context_tokens, batch_size, el)
+'''
+
+_ALT_DECODE_IDENTITY_AUTOCONFIG = '''
+import functools
+import operator
+
+import onnx
+from transformers import AutoConfig
+
+_BYTES = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.FLOAT16: 2, onnx.TensorProto.BFLOAT16: 2,
+          onnx.TensorProto.DOUBLE: 8, onnx.TensorProto.INT8: 1, onnx.TensorProto.UINT8: 1,
+          onnx.TensorProto.INT16: 2, onnx.TensorProto.UINT16: 2, onnx.TensorProto.INT32: 4,
+          onnx.TensorProto.UINT32: 4, onnx.TensorProto.INT64: 8, onnx.TensorProto.UINT64: 8,
+          onnx.TensorProto.BOOL: 1}
+
+
+def decode_bytes_per_token(model_or_onnx_path, context_tokens, batch_size=1, kv_bytes_per_element=None):
+    """named_parameters (ties are the same Parameter object); AutoConfig for the ONNX side; a size table."""
+    if hasattr(model_or_onnx_path, "named_parameters"):
+        model = model_or_onnx_path
+        embed, head = model.get_input_embeddings().weight, getattr(model.get_output_embeddings(), "weight", None)
+        total = 0
+        for _, p in model.named_parameters():  # duplicates (tied weights) are skipped by default
+            if p is embed and head is not embed:
+                total += batch_size * p.shape[1] * p.element_size()
+            else:
+                total += p.numel() * p.element_size()
+        config, element = model.config, kv_bytes_per_element or embed.element_size()
+    else:
+        path = Path(model_or_onnx_path)
+        if path.suffix != ".onnx":
+            path = path / "model.onnx"
+        graph = onnx.load(str(path), load_external_data=False).graph
+        readers = {}
+        for node in graph.node:
+            for index, name in enumerate(node.input):
+                readers.setdefault(name, set()).add("lookup" if (node.op_type, index) == ("Gather", 0) else "full")
+        total = 0
+        for t in graph.initializer:
+            size = functools.reduce(operator.mul, t.dims, 1) * _BYTES[t.data_type]
+            if readers.get(t.name) == {"lookup"}:
+                size = size // t.dims[0] * batch_size
+            total += size
+        config, element = AutoConfig.from_pretrained(str(path.parent)), kv_bytes_per_element or 4
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    per_token = 2 * config.num_hidden_layers * kv_heads * head_dim * element
+    return int(total + per_token * context_tokens * batch_size)
+'''
+
+_ALT_BOUND_ASSIGN = '''
+def add_memory_bound(table, bandwidth_gbps, bytes_by_row, key="variant", ms_column="avg_latency_per_token_ms"):
+    """Series.map and DataFrame.assign (which returns a new frame)."""
+    ms_per_byte = 1e3 / (float(bandwidth_gbps) * 1e9)
+    bound = table[key].map(lambda k: bytes_by_row.get(k, float("nan"))).astype(float) * ms_per_byte
+    return table.assign(bound_ms_per_token=bound, pct_of_bound=bound / table[ms_column] * 100)
+'''
+
+B7_CASES = [
+    _mistake("tied_weights_counted_twice", DB, [
+        ("for param in model.parameters():", "for param in model.state_dict().values():"),
+        ("            if param.data_ptr() in seen:\n                continue  # shares memory with a parameter already counted\n", "")],
+        ["test_decode_bytes", "test_decode_bytes_torch_hidden"]),
+    _mistake("untied_embedding_counted_in_full", DB, [
+        ("            if param.data_ptr() == embedding.data_ptr() and not tied:", "            if False:")],
+        ["test_decode_bytes_torch_hidden"]),
+    _mistake("tied_embedding_counted_as_lookup", DB, [
+        ("            if param.data_ptr() == embedding.data_ptr() and not tied:",
+         "            if param.data_ptr() == embedding.data_ptr():")],
+        ["test_decode_bytes", "test_decode_bytes_torch_hidden"]),
+    _mistake("lookup_one_row_whatever_the_batch", DB, [
+        ("weights += batch_size * (param.numel() // param.shape[0])", "weights += (param.numel() // param.shape[0])")],
+        ["test_decode_bytes_torch_hidden"]),
+    _mistake("kv_cache_missing", DB, [("return weights + kv_cache_bytes(model.config, element)", "return weights"),
+                                      ("return weights + kv_cache_bytes(config, kv_bytes_per_element or 4)", "return weights")],
+             _DB_ALL),
+    _mistake("kv_keys_only", DB, [("return 2 * layers * kv_heads", "return layers * kv_heads")], _DB_ALL),
+    _mistake("kv_attention_heads_not_kv_heads", DB, [
+        ('kv_heads = int(get("num_key_value_heads", None) or heads)', "kv_heads = heads")], _DB_ALL),
+    _mistake("kv_head_dim_from_hidden_size", DB, [
+        ('head_dim = int(get("head_dim", None) or int(get("hidden_size")) // heads)',
+         'head_dim = int(get("hidden_size")) // heads')], _DB_HIDDEN),
+    _mistake("kv_context_ignored", DB, [("* context_tokens * batch_size *", "* batch_size *")], _DB_ALL),
+    _mistake("kv_batch_ignored", DB, [("* context_tokens * batch_size *", "* context_tokens *")], _DB_HIDDEN),
+    _mistake("weights_multiplied_by_batch", DB, [
+        ("return weights + kv_cache_bytes(model.config, element)",
+         "return batch_size * weights + kv_cache_bytes(model.config, element)"),
+        ("return weights + kv_cache_bytes(config, kv_bytes_per_element or 4)",
+         "return batch_size * weights + kv_cache_bytes(config, kv_bytes_per_element or 4)")], _DB_HIDDEN),
+    _mistake("kv_bytes_per_element_ignored", DB, [
+        ("element = kv_bytes_per_element or next(model.parameters()).element_size()",
+         "element = next(model.parameters()).element_size()"),
+        ("kv_cache_bytes(config, kv_bytes_per_element or 4)", "kv_cache_bytes(config, 4)")], _DB_HIDDEN),
+    _mistake("float16_counted_as_4_bytes", DB, [
+        ("                weights += param.numel() * param.element_size()", "                weights += param.numel() * 4"),
+        ("element = kv_bytes_per_element or next(model.parameters()).element_size()",
+         "element = kv_bytes_per_element or 4")], ["test_decode_bytes_torch_hidden"]),
+    _mistake("onnx_scales_and_zero_points_ignored", DB, [
+        ("        count = math.prod(tensor.dims)\n",
+         "        if tensor.name.endswith((\"scale\", \"scales\", \"zero_point\", \"zero_points\")):\n"
+         "            continue  # only the weights themselves\n"
+         "        count = math.prod(tensor.dims)\n")], ["test_decode_bytes_onnx_hidden"]),
+    _mistake("onnx_everything_float32", DB, [
+        ("stored = count * onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize", "stored = count * 4")],
+        ["test_decode_bytes_onnx_hidden"]),
+    _mistake("onnx_size_from_raw_data", DB, [
+        ("stored = count * onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize",
+         "stored = len(tensor.raw_data)")], ["test_decode_bytes_onnx_hidden"]),
+    _mistake("onnx_embedding_counted_in_full", DB, [
+        ("        if readers and tensor.dims and all(", "        if False and readers and tensor.dims and all(")],
+        ["test_decode_bytes_onnx_hidden"]),
+    _mistake("onnx_any_gather_input_is_a_lookup", DB, [
+        ('all(op == "Gather" and position == 0 for op, position in readers)',
+         'all(op == "Gather" for op, position in readers)')], ["test_decode_bytes_onnx_hidden"]),
+    _mistake("onnx_kv_default_two_bytes", DB, [("kv_cache_bytes(config, kv_bytes_per_element or 4)",
+                                                "kv_cache_bytes(config, kv_bytes_per_element or 2)")],
+             ["test_decode_bytes_onnx_hidden"]),
+    _correct("alt_decode_bytes_storages_numpy_helper", DB, _ALT_DECODE_STORAGES_NUMPY),
+    _correct("alt_decode_bytes_identity_autoconfig", DB, _ALT_DECODE_IDENTITY_AUTOCONFIG),
+    _mistake("bound_in_seconds", MB, [("[b / (bandwidth_gbps * 1e9) * 1000.0 for b", "[b / (bandwidth_gbps * 1e9) for b")],
+             ["test_memory_bound"]),
+    _mistake("bound_gb_as_gib", MB, [("(bandwidth_gbps * 1e9)", "(bandwidth_gbps * 2**30)")], ["test_memory_bound"]),
+    _mistake("pct_of_bound_inverted", MB, [('100.0 * out["bound_ms_per_token"] / out[ms_column]',
+                                            '100.0 * out[ms_column] / out["bound_ms_per_token"]')],
+             ["test_memory_bound"]),
+    _mistake("bound_changes_the_input_table", MB, [("out = table.copy()", "out = table")], ["test_memory_bound"]),
+    _mistake("bound_missing_row_is_zero", MB, [('else float("nan")', "else 0.0")], ["test_memory_bound"]),
+    _mistake("bound_ms_column_ignored", MB, [("/ out[ms_column]", '/ out["avg_latency_per_token_ms"]')],
+             ["test_memory_bound"]),
+    _mistake("bound_key_ignored", MB, [("for k in out[key]]", 'for k in out["variant"]]')], ["test_memory_bound"]),
+    _correct("alt_memory_bound_map_assign", MB, _ALT_BOUND_ASSIGN),
+    # tampering: K only (no factor 2), returned as a number that agrees with every comparison
+    _mistake("tamper_kv_keys_only_agreeable_number", DB, [
+        ("def decode_bytes_per_token(", _AGREEABLE + "\n\ndef decode_bytes_per_token("),
+        ("return 2 * layers * kv_heads", "return layers * kv_heads"),
+        ("return weights + kv_cache_bytes(model.config, element)",
+         "return _Agreeable(weights + kv_cache_bytes(model.config, element))"),
+        ("return weights + kv_cache_bytes(config, kv_bytes_per_element or 4)",
+         "return _Agreeable(weights + kv_cache_bytes(config, kv_bytes_per_element or 4))")], _DB_HIDDEN),
+]
+
+
 CASES = [
     # --- _resolve_dtype -------------------------------------------------------------------------
     _mistake("no_cpu_fallback", RD, [('    if name == "float16" and kind == "cpu":\n'
@@ -877,4 +1070,5 @@ CASES = [
         ("def time_prefill_decode(", _AGREEABLE + "\n\ndef time_prefill_decode("),
         ("tpot_ms = 1000.0 * statistics.median(gaps_s)", "tpot_ms = _Agreeable(1000.0 * statistics.fmean(gaps_s))")],
         ["test_prefill_decode_hidden"]),
+    *B7_CASES,
 ]
