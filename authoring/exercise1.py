@@ -2823,7 +2823,7 @@ import importlib.util as _ilu
 import matplotlib.pyplot as _plt
 import numpy as _np
 import onnx as _onnx
-from onnx import TensorProto as _TP, helper as _oh, numpy_helper as _onh
+from onnx import TensorProto as _TP, helper as _onnx_helper, numpy_helper as _onh
 
 _type = (0).__class__.__class__
 _float, _int, _str, _list = (0.0).__class__, (0).__class__, "".__class__, [].__class__
@@ -2850,9 +2850,9 @@ def _init(name, shape, dtype):
 
 def _save(folder, file_name, nodes, initializers, config, external=False):
     _posix.mkdir(folder)
-    _graph = _oh.make_graph(nodes, "stand_in", [_oh.make_tensor_value_info("ids", _TP.INT64, ["batch", 1])],
-                            [_oh.make_tensor_value_info("logits", _TP.FLOAT, None)], initializer=initializers)
-    _model = _oh.make_model(_graph, opset_imports=[_oh.make_opsetid("", 17), _oh.make_opsetid("com.microsoft", 1)])
+    _graph = _onnx_helper.make_graph(nodes, "stand_in", [_onnx_helper.make_tensor_value_info("ids", _TP.INT64, ["batch", 1])],
+                            [_onnx_helper.make_tensor_value_info("logits", _TP.FLOAT, None)], initializer=initializers)
+    _model = _onnx_helper.make_model(_graph, opset_imports=[_onnx_helper.make_opsetid("", 17), _onnx_helper.make_opsetid("com.microsoft", 1)])
     if external:
         _onnx.save_model(_model, folder + "/" + file_name, save_as_external_data=True, all_tensors_to_one_file=True,
                          location=file_name + "_data", size_threshold=0)
@@ -2869,11 +2869,11 @@ try:
     #    (3 rows of 8 float32 at batch 3), MatMuls of 8x12 and 12x50 float32, and a 1-element int64 index that a
     #    Gather reads as its indices (in full: 8 bytes). KV: 2 layers, 2 KV heads, head_dim 16 // 4 = 4, float32.
     _save("f32", "model.onnx", [
-        _oh.make_node("Gather", ["embed", "ids"], ["x"]),
-        _oh.make_node("MatMul", ["x", "w1"], ["h"]),
-        _oh.make_node("MatMul", ["h", "head"], ["logits"]),
-        _oh.make_node("Shape", ["x"], ["shape"]),
-        _oh.make_node("Gather", ["shape", "axis_index"], ["batch_dim"]),
+        _onnx_helper.make_node("Gather", ["embed", "ids"], ["x"]),
+        _onnx_helper.make_node("MatMul", ["x", "w1"], ["h"]),
+        _onnx_helper.make_node("MatMul", ["h", "head"], ["logits"]),
+        _onnx_helper.make_node("Shape", ["x"], ["shape"]),
+        _onnx_helper.make_node("Gather", ["shape", "axis_index"], ["batch_dim"]),
     ], [_init("embed", (50, 8), _np.float32), _init("w1", (8, 12), _np.float32), _init("head", (12, 50), _np.float32),
         _onh.from_array(_np.array([0], dtype=_np.int64), name="axis_index")],
         '{"model_type": "llama", "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, '
@@ -2881,10 +2881,10 @@ try:
     # 2. float16, the output layer tied to the embedding (Transpose of it feeds a MatMul): the 50x8 embedding is
     #    read in full, 800 bytes, plus 8x8 float16. KV: 1 layer, 2 KV heads, head_dim 4, 2 bytes as asked.
     _tied_file = _save("tied", "tied.onnx", [
-        _oh.make_node("Gather", ["embed", "ids"], ["x"]),
-        _oh.make_node("MatMul", ["x", "w1"], ["x2"]),
-        _oh.make_node("Transpose", ["embed"], ["embed_t"], perm=[1, 0]),
-        _oh.make_node("MatMul", ["x2", "embed_t"], ["logits"]),
+        _onnx_helper.make_node("Gather", ["embed", "ids"], ["x"]),
+        _onnx_helper.make_node("MatMul", ["x", "w1"], ["x2"]),
+        _onnx_helper.make_node("Transpose", ["embed"], ["embed_t"], perm=[1, 0]),
+        _onnx_helper.make_node("MatMul", ["x2", "embed_t"], ["logits"]),
     ], [_init("embed", (50, 8), _np.float16), _init("w1", (8, 8), _np.float16)],
         '{"model_type": "llama", "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 2, '
         '"hidden_size": 8, "head_dim": 4}')
@@ -2892,15 +2892,15 @@ try:
     #    zero points (12, stored as int32_data, not raw bytes), a 12x50 float32 head (2400), a Gather-only 50x8
     #    float32 embedding (1 row: 32). KV: 3 layers, 1 KV head, head_dim 8 from the config, float32 by default.
     _int8_file = _save("int8", "model_quantized.onnx", [
-        _oh.make_node("Gather", ["embed", "ids"], ["x"]),
-        _oh.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xzp"]),
-        _oh.make_node("MatMulInteger", ["xq", "w1_quantized", "xzp", "w1_zero_point"], ["acc"]),
-        _oh.make_node("Cast", ["acc"], ["accf"], to=_TP.FLOAT),
-        _oh.make_node("Mul", ["xs", "w1_scale"], ["scale"]),
-        _oh.make_node("Mul", ["accf", "scale"], ["h"]),
-        _oh.make_node("MatMul", ["h", "head"], ["logits"]),
+        _onnx_helper.make_node("Gather", ["embed", "ids"], ["x"]),
+        _onnx_helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xzp"]),
+        _onnx_helper.make_node("MatMulInteger", ["xq", "w1_quantized", "xzp", "w1_zero_point"], ["acc"]),
+        _onnx_helper.make_node("Cast", ["acc"], ["accf"], to=_TP.FLOAT),
+        _onnx_helper.make_node("Mul", ["xs", "w1_scale"], ["scale"]),
+        _onnx_helper.make_node("Mul", ["accf", "scale"], ["h"]),
+        _onnx_helper.make_node("MatMul", ["h", "head"], ["logits"]),
     ], [_init("embed", (50, 8), _np.float32), _init("w1_quantized", (8, 12), _np.int8),
-        _init("w1_scale", (12,), _np.float32), _oh.make_tensor("w1_zero_point", _TP.INT8, [12], [0] * 12),
+        _init("w1_scale", (12,), _np.float32), _onnx_helper.make_tensor("w1_zero_point", _TP.INT8, [12], [0] * 12),
         _init("head", (12, 50), _np.float32)],
         '{"model_type": "llama", "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 1, '
         '"hidden_size": 16, "head_dim": 8}')
@@ -2909,10 +2909,10 @@ try:
     #    points = 50), a Gather-only 50x32 float32 embedding (2 rows: 256). KV: 2 layers, 2 KV heads, head_dim
     #    32 // 2 = 16, 1 byte as asked.
     _save("nbits", "model.onnx", [
-        _oh.make_node("Gather", ["embed", "ids"], ["x"]),
-        _oh.make_node("MatMulNBits", ["x", "w4_Q4", "w4_scales", "w4_zero_points"], ["h"], domain="com.microsoft",
+        _onnx_helper.make_node("Gather", ["embed", "ids"], ["x"]),
+        _onnx_helper.make_node("MatMulNBits", ["x", "w4_Q4", "w4_scales", "w4_zero_points"], ["h"], domain="com.microsoft",
                       K=32, N=12, bits=4, block_size=16),
-        _oh.make_node("MatMulNBits", ["h", "w8_Q8", "w8_scales", "w8_zero_points"], ["logits"], domain="com.microsoft",
+        _onnx_helper.make_node("MatMulNBits", ["h", "w8_Q8", "w8_scales", "w8_zero_points"], ["logits"], domain="com.microsoft",
                       K=12, N=50, bits=8, block_size=16),
     ], [_init("embed", (50, 32), _np.float32), _init("w4_Q4", (12, 2, 8), _np.uint8),
         _init("w4_scales", (24,), _np.float32),

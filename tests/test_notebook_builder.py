@@ -105,6 +105,19 @@ def test_source_hidden_placeholders_print_nothing():
                     f"{authoring_file.name} {cell.id}: the release would print {ast.unparse(body[-1])[:60]}"
 
 
+@pytest.mark.parametrize("line", ["from onnx import helper as _oh", "Out = {}", "_ih = []",
+                                  "for _oh in range(2): pass"])
+def test_a_cell_binding_a_name_the_kernel_keeps_is_an_error(line):
+    text = f'# %% [tests id=t points=1]\n"""Check t."""\n### BEGIN HIDDEN TESTS\n{line}\n### END HIDDEN TESTS\n'
+    with pytest.raises(nb.AuthoringError, match="IPython kernel keeps"):
+        nb.parse(text)
+
+
+def test_names_that_only_look_like_the_kernels_are_allowed():
+    text = '# %% [code]\n_ohm = 1\n_ids = [1]\n_ = 0\n_i = 2\nprint(_ohm, _ids, _, _i)\n'
+    assert "_ohm = 1" in nb.parse(text).cells[0].source
+
+
 def test_bare_string_after_visible_code_is_an_error():
     text = '# %% [tests id=t points=1]\nassert True\n"""note"""\n### BEGIN HIDDEN TESTS\nassert 1\n### END HIDDEN TESTS\n'
     with pytest.raises(nb.AuthoringError, match="bare string"):

@@ -193,6 +193,28 @@ def _expand(body: list[str], first: int, name: str, cell: str, blocks: dict, use
     return lines
 
 
+# Names the IPython kernel keeps in the notebook's namespace and reads back: a cell that binds one
+# breaks the kernel's own bookkeeping (binding `_oh`, the output history, makes every later
+# displayed value fail with "object of type 'module' has no len()"). The ones it rewrites on every
+# run (`_`, `_i`, `_3`, ...) do no harm.
+_IPYTHON_NAMES = re.compile(r"^(_oh|_ih|_dh|In|Out|get_ipython)$")
+
+
+def _refuse_ipython_names(source: str, where: str) -> None:
+    import symtable
+
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    try:
+        table = symtable.symtable("\n".join(lines), where, "exec")
+    except SyntaxError:
+        return  # reported where the cell is run; not this check's business
+    bound = sorted(s.get_name() for s in table.get_symbols()
+                   if (s.is_assigned() or s.is_imported()) and _IPYTHON_NAMES.match(s.get_name()))
+    if bound:
+        raise AuthoringError(f"{where}: the cell binds {bound}, which the IPython kernel keeps for itself "
+                             "(output and input history); use another name")
+
+
 def parse(text: str, name: str = "<authoring>") -> nbformat.NotebookNode:
     """Turn an authoring file's text into a notebook."""
     sections = _sections(text, name)
@@ -216,6 +238,7 @@ def parse(text: str, name: str = "<authoring>") -> nbformat.NotebookNode:
                 raise AuthoringError(f"{where}: a solution cell needs a ### BEGIN SOLUTION region")
             if kind == "tests":
                 source = _quiet_hidden_placeholder(source, where)
+            _refuse_ipython_names(source, where)
             cell = nbformat.v4.new_code_cell(source)
         if meta is not None:
             cell.metadata["nbgrader"] = meta
