@@ -187,6 +187,11 @@ def run_for_varied_lengths(model, tokenizer, lengths_tokens, max_new_tokens, rep
 '''
 
 _ALT_LENGTHS_INTERLEAVED = '''
+def _median_and_iqr(rows, key):  # later parts of the notebook call it; the cell must keep defining it
+    stats = helpers.summarize([row[key] for row in rows])
+    return stats["median"], stats["iqr"]
+
+
 def run_for_varied_lengths(model, tokenizer, lengths_tokens, max_new_tokens, repeats, use_cache=True):
     """Round-robin over the lengths (each warmed once, in the first round), as a fair benchmark runs
     its arms; helpers.summarize for medians and IQRs."""
