@@ -32,6 +32,26 @@ measured in the same run.
     .venv/bin/python benchmarks/quantization_study.py [--rebuild] [--spinning]
     .venv/bin/python benchmarks/quantization_study.py --only weight_only_8bit_acc4_head   # + the baseline
 
+Reference row, ``llama.cpp Q4_1 (reference)``: llama.cpp (llama-cpp-python, built from source
+by ``bash benchmarks/build_llama_cpp.sh`` into its own venv, ``benchmarks/.llama-cpp-venv/``)
+decoding the very GGUF file the embedded model was converted from, with the same prompt, new
+tokens, threads and method, its rounds interleaved with the round-robin rounds (see
+``benchmarks/llama_cpp_reference.py``). Skipped, with a message, where it is not built, or
+with ``--no-llama-cpp``. ``pct_of_llama_cpp`` is each row's decode speed as a share of it.
+It has no perplexity here (its tokenizer and evaluation are not the course's).
+
+Bandwidth bound: ``helpers.measure_memory_bandwidth(threads=2)`` just before the timing, and
+the bytes one decode step reads, counted as the course's ``decode_bytes_per_token`` (exercise 1,
+Part B7) does: PyTorch, every parameter once (tied weights once; an untied input embedding one
+row); ONNX, every initializer as stored (4-bit types half a byte; an initializer read only as
+the data input of ``Gather`` is a lookup, one row); the GGUF, every tensor's stored bytes
+(``gguf.GGUFReader``; the token embedding is tied to the output layer, so read in full); plus
+the KV cache at the prompt's length + half the new tokens (float32 for PyTorch and ONNX
+Runtime, float16 for llama.cpp). ``bound_ms_per_token`` = bytes / bandwidth;
+``pct_of_bound`` = bound / measured ms per decoded token (100% = at the memory limit).
+
+    .venv/bin/python benchmarks/quantization_study.py --only weight_only_4bit --no-llama-cpp
+
 Built models are kept under ``artifacts/quantization_study/`` and reused by
 later runs (their build time is the one recorded when they were built);
 ``--rebuild`` builds everything again. Expect 15 to 25 minutes with builds,
@@ -157,8 +177,12 @@ def perplexity(model, tokenizer, texts, batch_size: int = EVAL_BATCH) -> tuple[f
     return math.exp(total_nll / total_tokens), total_tokens
 
 
-def time_round_robin(models: dict, tokenizer, prompt: str, rounds: int = ROUNDS) -> dict:
-    """Per model: raw times of ``NEW_TOKENS`` and of 1 new token, measured round-robin."""
+def time_round_robin(models: dict, tokenizer, prompt: str, rounds: int = ROUNDS, reference=None) -> dict:
+    """Per model: raw times of ``NEW_TOKENS`` and of 1 new token, measured round-robin.
+
+    ``reference``: a started ``llama_cpp_reference.LlamaCppRunner`` (or None), warmed up with the
+    others and run once per round after them; its times stay in the runner.
+    """
     import torch
 
     encoded = tokenizer(prompt, return_tensors="pt")
@@ -172,6 +196,16 @@ def time_round_robin(models: dict, tokenizer, prompt: str, rounds: int = ROUNDS)
     times = {name: {"full_s": [], "prefill_s": []} for name in models}
     for name, model in models.items():  # warm-up: first-call allocations, kernel selection
         generate(model, NEW_TOKENS)
+    def run_reference(step):  # llama.cpp is optional: if its child fails, the study goes on without it
+        nonlocal reference
+        try:
+            step()
+        except RuntimeError as exc:
+            print(f"[{NAME}] llama.cpp reference row dropped: {exc}", flush=True)
+            reference.error, reference = str(exc), None
+
+    if reference is not None:
+        run_reference(reference.warmup)
     for _ in range(rounds):
         for name, model in models.items():
             start = time.perf_counter()
@@ -180,12 +214,92 @@ def time_round_robin(models: dict, tokenizer, prompt: str, rounds: int = ROUNDS)
             start = time.perf_counter()
             generate(model, 1)
             times[name]["prefill_s"].append(time.perf_counter() - start)
+        if reference is not None:
+            run_reference(reference.round)
     for entry in times.values():
         full, prefill = statistics.median(entry["full_s"]), statistics.median(entry["prefill_s"])
         entry["decode_tok_s"] = (NEW_TOKENS - 1) / (full - prefill) if full > prefill else float("nan")
         entry["e2e_tok_s"] = NEW_TOKENS / full
         entry["prefill_ms"] = prefill * 1e3
     return times
+
+
+# --------------------------------------------------------------------------
+# Bytes per decode step (the course's decode_bytes_per_token, exercise 1 Part B7)
+# --------------------------------------------------------------------------
+
+def _kv_cache_bytes(config, context_tokens: int, element_size: int, batch_size: int = 1) -> int:
+    get = config.get if isinstance(config, dict) else (lambda key, default=None: getattr(config, key, default))
+    layers, heads = int(get("num_hidden_layers")), int(get("num_attention_heads"))
+    kv_heads = int(get("num_key_value_heads", None) or heads)
+    head_dim = int(get("head_dim", None) or int(get("hidden_size")) // heads)
+    return 2 * layers * kv_heads * head_dim * int(context_tokens) * batch_size * int(element_size)
+
+
+def torch_decode_bytes(model, context_tokens: int, batch_size: int = 1) -> int:
+    """Every parameter once (shared memory once); an untied input embedding: one row per sequence; + KV cache."""
+    embedding = model.get_input_embeddings().weight
+    head = model.get_output_embeddings()
+    tied = head is not None and head.weight.data_ptr() == embedding.data_ptr()
+    seen, weights = set(), 0
+    for param in model.parameters():
+        if param.data_ptr() in seen:
+            continue
+        seen.add(param.data_ptr())
+        if param.data_ptr() == embedding.data_ptr() and not tied:
+            weights += batch_size * (param.numel() // param.shape[0]) * param.element_size()
+        else:
+            weights += param.numel() * param.element_size()
+    element = next(model.parameters()).element_size()
+    return weights + _kv_cache_bytes(model.config, context_tokens, element, batch_size)
+
+
+def onnx_decode_bytes(onnx_path: Path, context_tokens: int, batch_size: int = 1, kv_bytes: int = 4) -> int:
+    """Every initializer as stored (4-bit: half a byte); one read only by Gather's data input: one row; + KV cache."""
+    import onnx
+
+    path = Path(onnx_path)
+    graph = onnx.load(str(path), load_external_data=False).graph
+    uses: dict[str, list] = {}
+    for node in graph.node:
+        for position, name in enumerate(node.input):
+            uses.setdefault(name, []).append((node.op_type, position))
+    four_bit = {onnx.TensorProto.INT4, onnx.TensorProto.UINT4}
+    weights = 0
+    for tensor in graph.initializer:
+        count = math.prod(tensor.dims)
+        if tensor.data_type in four_bit:
+            stored = (count + 1) // 2
+        else:
+            stored = count * onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+        readers = uses.get(tensor.name, [])
+        if readers and tensor.dims and all(op == "Gather" and position == 0 for op, position in readers):
+            stored = batch_size * stored // tensor.dims[0]
+        weights += stored
+    config = json.loads((path.parent / "config.json").read_text())
+    return weights + _kv_cache_bytes(config, context_tokens, kv_bytes, batch_size)
+
+
+def _start_reference(enabled: bool, work: Path, prompt: str):
+    """A started LlamaCppRunner and its GGUF path, or (None, None) with the reason printed."""
+    if not enabled:
+        print(f"[{NAME}] llama.cpp reference row: off (--no-llama-cpp)", flush=True)
+        return None, None
+    from benchmarks import llama_cpp_reference as ref
+
+    if ref.venv_python() is None:
+        print(f"[{NAME}] {ref.skip_message()}", flush=True)
+        return None, None
+    try:
+        gguf_path = ref.embedded_gguf(work)
+        runner = ref.LlamaCppRunner(gguf_path, prompt, NEW_TOKENS, THREADS).__enter__()
+    except Exception as exc:  # noqa: BLE001 -- the reference row is optional: the study goes on without it
+        print(f"[{NAME}] {ref.LABEL}: skipped, it could not start: {exc}", flush=True)
+        return None, None
+    print(f"[{NAME}] llama.cpp reference: llama-cpp-python {runner.info.get('llama_cpp_version')}, "
+          f"{runner.info.get('threads')} threads, {runner.info.get('prompt_tokens')} prompt tokens; "
+          f"{runner.info.get('system_info')}", flush=True)
+    return runner, gguf_path
 
 
 # --------------------------------------------------------------------------
@@ -205,7 +319,7 @@ def _build(variant: Variant, fp32: Path, work: Path, q) -> tuple[Path, float]:
 
 
 def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = False,
-         only: list[str] | None = None) -> list[dict]:
+         only: list[str] | None = None, llama_cpp: bool = True) -> list[dict]:
     import pandas as pd
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -264,31 +378,68 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = F
         del model
         gc.collect()
 
-    # 3. Speed, every timed model loaded, round-robin.
+    # 3. Speed, every timed model loaded, round-robin (llama.cpp's rounds interleaved), and the
+    #    bandwidth bound: bytes per decode step at the mean context while decoding.
     generate_tokenizer = AutoTokenizer.from_pretrained(source)
+    context = len(generate_tokenizer(helpers.REFERENCE_PROMPT).input_ids) + NEW_TOKENS // 2
     timed = {v.name: _load(v, table[v.name]["folder"], q, session) for v in all_variants if v.timed}
-    times = time_round_robin(timed, generate_tokenizer, helpers.REFERENCE_PROMPT)
+    for v in all_variants:
+        if v.timed:
+            table[v.name]["step_bytes"] = torch_decode_bytes(timed[v.name], context) \
+                if v.name == "pytorch_fp32" else onnx_decode_bytes(table[v.name]["folder"] / v.file_name, context)
+    bandwidth = helpers.measure_memory_bandwidth(threads=THREADS)
+    print(f"[{NAME}] memory bandwidth {bandwidth['gbps']:.2f} GB/s (IQR {bandwidth['iqr_gbps']:.2f}): "
+          f"{bandwidth['method']}", flush=True)
+    runner, gguf_path = _start_reference(llama_cpp, work, helpers.REFERENCE_PROMPT)
+    try:
+        times = time_round_robin(timed, generate_tokenizer, helpers.REFERENCE_PROMPT, reference=runner)
+    finally:
+        if runner is not None:
+            runner.__exit__(None, None, None)
     del timed
     gc.collect()
+    reference = None
+    if runner is not None and runner.error is None:
+        from benchmarks import llama_cpp_reference as ref
+
+        reference = runner.summary()
+        ref_context = int(reference["prompt_tokens"]) + NEW_TOKENS // 2
+        table["llama_cpp"] = {"variant": ref.LABEL, "folder": gguf_path, "size_mb": gguf_path.stat().st_size / 1e6,
+                              "build_s": float("nan"), "perplexity": float("nan"), "n_tokens": 0,
+                              "step_bytes": ref.gguf_decode_bytes(gguf_path, ref_context)["total"]}
+        times["llama_cpp"] = {k: reference[k] for k in ("decode_tok_s", "e2e_tok_s", "prefill_ms")}
+        print(f"[{NAME}] llama.cpp: {reference['decode_tok_s']:.1f} decode tok/s "
+              f"(in-run median {reference['decode_tok_s_in_run']:.1f}, IQR {reference['decode_tok_s_in_run_iqr']:.1f}); "
+              f"TTFT {reference['ttft_ms']:.1f} ms (IQR {reference['ttft_ms_iqr']:.1f}); "
+              f"continuation {reference.get('continuation', '')[:60]!r}", flush=True)
 
     # 4. Ratios, recommendation, rows.
     base = table["pytorch_fp32"]
     base_tps = times["pytorch_fp32"]["decode_tok_s"]
+    ref_tps = times["llama_cpp"]["decode_tok_s"] if "llama_cpp" in times else float("nan")
     for name, entry in table.items():
         entry["delta_ppl_pct"] = 100 * (entry["perplexity"] / base["perplexity"] - 1)
         if name in times:
             entry.update({k: times[name][k] for k in ("decode_tok_s", "e2e_tok_s", "prefill_ms")})
             entry["speedup"] = entry["decode_tok_s"] / base_tps
-    eligible = [n for n, e in table.items() if "speedup" in e and abs(e["delta_ppl_pct"]) <= 100 * PPL_TOLERANCE]
+            entry["pct_of_llama_cpp"] = 100 * entry["decode_tok_s"] / ref_tps
+        if "step_bytes" in entry:
+            entry["bound_ms_per_token"] = 1e3 * entry["step_bytes"] / (bandwidth["gbps"] * 1e9)
+            entry["pct_of_bound"] = entry["bound_ms_per_token"] * entry.get("decode_tok_s", float("nan")) / 10
+    eligible = [n for n, e in table.items()
+                if n != "llama_cpp" and "speedup" in e and abs(e["delta_ppl_pct"]) <= 100 * PPL_TOLERANCE]
     best = max(eligible, key=lambda n: table[n]["decode_tok_s"])
     frame = pd.DataFrame([
         {"variant": e["variant"], "decode tok/s": e.get("decode_tok_s"), "x PyTorch fp32": e.get("speedup"),
          "prefill ms": e.get("prefill_ms"), "perplexity": e["perplexity"], "ppl delta %": e["delta_ppl_pct"],
-         "size MB": e["size_mb"], "build s": e["build_s"]}
+         "size MB": e["size_mb"], "build s": e["build_s"], "pct_of_llama_cpp": e.get("pct_of_llama_cpp"),
+         "MB/step": e["step_bytes"] / 1e6 if "step_bytes" in e else None,
+         "bound_ms_per_token": e.get("bound_ms_per_token"), "pct_of_bound": e.get("pct_of_bound")}
         for e in table.values()
     ])
     with pd.option_context("display.width", 220, "display.max_colwidth", 70, "display.float_format", "{:.3g}".format):
-        print(f"\n[{NAME}] results ({ROUNDS} rounds round-robin, median; batch 1, {NEW_TOKENS} new tokens)\n"
+        print(f"\n[{NAME}] results ({ROUNDS} rounds round-robin, median; batch 1, {NEW_TOKENS} new tokens, "
+              f"{THREADS} threads; bandwidth {bandwidth['gbps']:.2f} GB/s; bound at {context} tokens of context)\n"
               + frame.to_string(index=False))
     met = table[best]["speedup"] >= TARGET_SPEEDUP
     print(f"\n[{NAME}] recommendation: {table[best]['variant']}: {table[best]['decode_tok_s']:.1f} decode tok/s, "
@@ -299,6 +450,8 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = F
 
     timing_method = (f"greedy, batch 1, {NEW_TOKENS} new tokens (min=max), REFERENCE_PROMPT, {THREADS} threads; "
                      f"{ROUNDS} round-robin rounds after 1 warm-up; (N-1)/(median t_N - median t_1)")
+    bound_method = (f"bytes per decode step (course rule: weights as stored, each once, lookups one row, + KV "
+                    f"cache at {context} tokens) / {bandwidth['gbps']:.2f} GB/s ({bandwidth['method']})")
     ppl_method = (f"all {len(texts)} EVAL_TEXTS, batch {EVAL_BATCH}, right padding, padding excluded, "
                   "token-weighted")
     rows = []
@@ -309,6 +462,19 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = F
             rows.append(row(NAME, f"{label}: decode speed vs PyTorch float32", e["speedup"], "ratio",
                             "same run, same method"))
             rows.append(row(NAME, f"{label}: prefill (1 new token)", e["prefill_ms"], "ms", timing_method))
+            if reference is not None and name != "llama_cpp":
+                rows.append(row(NAME, f"{label}: decode speed vs llama.cpp", e["pct_of_llama_cpp"], "%",
+                                "same run, same method, same prompt and threads; llama.cpp on the Q4_1 GGUF"))
+        if "bound_ms_per_token" in e:
+            rows.append(row(NAME, f"{label}: bandwidth bound", e["bound_ms_per_token"], "ms/token", bound_method))
+            rows.append(row(NAME, f"{label}: share of the bandwidth bound", e["pct_of_bound"], "%",
+                            "bound ms/token x decode tok/s x 100"))
+        if name == "llama_cpp":
+            rows.append(row(NAME, f"{label}: time to first token", reference["ttft_ms"], "ms",
+                            f"median of {reference['rounds']} in-run TTFTs (IQR {reference['ttft_ms_iqr']:.2f} ms); "
+                            f"llama-cpp-python {reference.get('llama_cpp_version')}, {reference.get('system_info')}"))
+            rows.append(row(NAME, f"{label}: size on disk", e["size_mb"], "MB", "the GGUF file, 10**6 bytes"))
+            continue
         rows.append(row(NAME, f"{label}: perplexity", e["perplexity"], "", ppl_method))
         rows.append(row(NAME, f"{label}: perplexity change vs PyTorch float32", e["delta_ppl_pct"], "%", ppl_method))
         rows.append(row(NAME, f"{label}: size on disk", e["size_mb"], "MB", "weights file(s), 10**6 bytes"))
@@ -340,8 +506,12 @@ def _cli(argv=None) -> int:
     parser.add_argument("--only", nargs="+", metavar="VARIANT",
                         help="measure only these variants (and the PyTorch float32 baseline), e.g. "
                              "weight_only_8bit_acc4_head dynamic_all")
+    parser.add_argument("--llama-cpp", action=argparse.BooleanOptionalAction, default=True,
+                        help="add the llama.cpp reference row (default on; skipped with a message when "
+                             "benchmarks/.llama-cpp-venv is not built: bash benchmarks/build_llama_cpp.sh)")
     args = parser.parse_args(argv)
-    main(rebuild=args.rebuild, work_dir=args.work_dir, spinning=args.spinning, only=args.only)
+    main(rebuild=args.rebuild, work_dir=args.work_dir, spinning=args.spinning, only=args.only,
+         llama_cpp=args.llama_cpp)
     return 0
 
 
