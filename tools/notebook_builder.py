@@ -200,13 +200,21 @@ def _expand(body: list[str], first: int, name: str, cell: str, blocks: dict, use
 _IPYTHON_NAMES = re.compile(r"^(_oh|_ih|_dh|In|Out|get_ipython)$")
 
 
-def _refuse_ipython_names(source: str, where: str) -> None:
+def cell_symbols(source: str, where: str = "<cell>"):
+    """Python's symbol table of a code cell (IPython magics and shell escapes blanked out, they are
+    not Python), or None when the cell is not valid Python."""
     import symtable
 
     lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
     try:
-        table = symtable.symtable("\n".join(lines), where, "exec")
+        return symtable.symtable("\n".join(lines), where, "exec")
     except SyntaxError:
+        return None
+
+
+def _refuse_ipython_names(source: str, where: str) -> None:
+    table = cell_symbols(source, where)
+    if table is None:
         return  # reported where the cell is run; not this check's business
     bound = sorted(s.get_name() for s in table.get_symbols()
                    if (s.is_assigned() or s.is_imported()) and _IPYTHON_NAMES.match(s.get_name()))

@@ -21,9 +21,9 @@ effect breaks tests that no member's cell reaches, and the members are then grad
 from __future__ import annotations
 
 import functools
-import symtable
 
 from grader.throwaway_course import with_cell_replaced
+from tools.notebook_builder import cell_symbols
 
 
 @functools.lru_cache(maxsize=None)
@@ -32,11 +32,8 @@ def _names(source: str) -> tuple[frozenset, frozenset]:
     function) and the global names it reads without binding them itself (a hidden test's own
     helpers and stand-ins are not read from earlier cells). Parameters and locals of functions,
     lambdas and comprehensions are neither: Python's own symbol tables say which is which."""
-    # IPython magics and shell escapes are not Python; they bind and read nothing we track.
-    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
-    try:
-        top = symtable.symtable("\n".join(lines), "<cell>", "exec")
-    except SyntaxError:
+    top = cell_symbols(source)
+    if top is None:
         return frozenset(), frozenset()
     bound, read = set(), set()
     for symbol in top.get_symbols():
