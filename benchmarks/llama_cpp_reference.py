@@ -22,6 +22,12 @@ first token and total, ``time.perf_counter``) and one 1-token generation. Report
 rounds after one untimed warm-up: decode tok/s = (N-1) / (median t_N - median t_1), the
 study's method for every row; and, as a check, the median of (N-1) / (t_N - TTFT) within each run.
 
+Perplexity (``LlamaCppRunner.perplexity``): a second llama.cpp context with logits at every
+position scores the course's evaluation texts, tokenized by the course's tokenizer (the GGUF has
+the same vocabulary), one text at a time; log-softmax in float64, every position but the first
+predicted, token-weighted over all texts: the study's rule, so llama.cpp gets a perplexity change
+against PyTorch float32 like every other row.
+
 Bandwidth bound: ``gguf_decode_bytes`` counts the bytes one decode step reads from the GGUF's
 tensor table (``gguf.GGUFReader``: each tensor's ``n_bytes`` as stored, Q4_1 blocks with their
 scales and minimums, Q8_0 blocks with their scales), each tensor once. The token embedding is a
@@ -173,6 +179,7 @@ say({"ready": True, "llama_cpp_version": llama_cpp.__version__, "threads": threa
      "system_info": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip(),
      "prompt_tokens": len(prompt), "n_ctx": int(args["n_ctx"])})
 n = int(args["new_tokens"])
+scorer = None
 for line in sys.stdin:
     command = line.strip()
     if command == "quit":
@@ -185,6 +192,24 @@ for line in sys.stdin:
         first, total, out = generate(n)
         _, one, _ = generate(1)
         say({"ttft_s": first, "full_s": total, "prefill_s": one})
+    elif command.startswith("perplexity "):
+        import numpy as np
+        sequences = json.loads(command[len("perplexity "):])
+        longest = max(len(ids) for ids in sequences)
+        if scorer is None or scorer.n_ctx() < longest:  # a second context, with logits at every position
+            scorer = llama_cpp.Llama(model_path=args["gguf"], n_threads=threads, n_threads_batch=threads,
+                                     n_ctx=max(int(args["n_ctx"]), longest), n_batch=max(512, longest),
+                                     logits_all=True, seed=0, verbose=False)
+        nll, count = 0.0, 0
+        for ids in sequences:
+            scorer.reset()
+            scorer.eval(ids)
+            logits = np.asarray(scorer.scores[:len(ids) - 1], dtype=np.float64)  # position i predicts i + 1
+            top = logits.max(axis=1, keepdims=True)
+            log_z = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+            nll += float((log_z - logits[np.arange(len(ids) - 1), ids[1:]]).sum())
+            count += len(ids) - 1
+        say({"nll": nll, "tokens": count})
     else:
         say({"error": f"unknown command {command!r}"})
 '''
@@ -258,6 +283,15 @@ class LlamaCppRunner:
 
     def summary(self) -> dict:
         return summarize(self.rounds, self.args["new_tokens"], self.info)
+
+    def perplexity(self, sequences) -> tuple[float, int]:
+        """Token-weighted perplexity of llama.cpp on these token-id lists (the course's tokenizer's ids:
+        the GGUF has the same vocabulary), every position but the first predicted; and the token count."""
+        sequences = [[int(t) for t in ids] for ids in sequences if len(ids) > 1]
+        if not sequences:
+            raise ValueError("need at least one sequence of 2 or more tokens")
+        answer = self._ask("perplexity " + json.dumps(sequences))
+        return math.exp(answer["nll"] / answer["tokens"]), int(answer["tokens"])
 
 
 def _iqr(values) -> float:

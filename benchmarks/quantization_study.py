@@ -10,7 +10,11 @@ Variants (all but the first run in ONNX Runtime, exported by Optimum):
 * a sensitivity sweep: dynamic INT8 of one MatMul group at a time (perplexity only);
 * weight-only ``MatMulNBits`` (8 and 4 bits, block 32), with the kernel's default
   float compute and with ``accuracy_level=4`` (int8 compute), and with the
-  output layer quantized too.
+  output layer quantized too;
+* a diagnostic row: the recommended 8-bit model decoded by ``BareGreedyLoop`` (the
+  ONNX Runtime session called in a plain numpy loop), so the gap to the same model
+  under transformers' ``generate`` is that loop's cost per token. It is never the
+  recommendation (the course teaches ``generate``).
 
 The embedded model was converted from a Q4_1 GGUF file and dequantized to
 float32: each block of 32 projection weights holds 16 evenly spaced values. So
@@ -23,13 +27,18 @@ Method: torch and ONNX Runtime pinned to 2 threads; greedy decoding of
 ``helpers.REFERENCE_PROMPT`` at batch 1, ``max_new_tokens == min_new_tokens == 32``.
 Every timed model is loaded first, then timed round-robin (one warm-up each,
 then 5 rounds in which each model runs once), so that a burst of load from
-other processes hits all variants alike. Decode tokens/s = 31 / (median time
+other processes hits all variants alike, with ``PAUSE_S`` of idle time before
+every timed run so that the threads of the arm before have stopped spinning.
+ONNX Runtime's workers spin while they wait (its default; ``--no-spinning``
+parks them, which cost about 4 ms per step here), and an ONNX Runtime model's
+``generate`` runs torch on one thread (``helpers.quantization.load_ort``): with
+two, torch's pool fights ONNX Runtime's for the two cores. Decode tokens/s = 31 / (median time
 of 32 new tokens - median time of 1 new token); the 1-token run is the
 prefill. Perplexity: all of ``helpers.EVAL_TEXTS``, batches of 4, right
 padding, padding excluded, token-weighted. Ratios are against PyTorch float32
 measured in the same run.
 
-    .venv/bin/python benchmarks/quantization_study.py [--rebuild] [--spinning]
+    .venv/bin/python benchmarks/quantization_study.py [--rebuild] [--no-spinning] [--no-llama-cpp]
     .venv/bin/python benchmarks/quantization_study.py --only weight_only_8bit_acc4_head   # + the baseline
 
 Reference row, ``llama.cpp Q4_1 (reference)``: llama.cpp (llama-cpp-python, built from source
@@ -38,7 +47,11 @@ decoding the very GGUF file the embedded model was converted from, with the same
 tokens, threads and method, its rounds interleaved with the round-robin rounds (see
 ``benchmarks/llama_cpp_reference.py``). Skipped, with a message, where it is not built, or
 with ``--no-llama-cpp``. ``pct_of_llama_cpp`` is each row's decode speed as a share of it.
-It has no perplexity here (its tokenizer and evaluation are not the course's).
+Its perplexity is measured on the same token ids (``LlamaCppRunner.perplexity``).
+
+Then, for every timed row, what stops it (``verdicts``: perplexity change above 3%, decode below
+80% of llama.cpp, with its share of the bandwidth bound), and the plot ``frontier.png`` (decode
+tokens/s against perplexity change, llama.cpp on it, the rows no other row beats on both joined).
 
 Bandwidth bound: ``helpers.measure_memory_bandwidth(threads=2)`` just before the timing, and
 the bytes one decode step reads, counted as the course's ``decode_bytes_per_token`` (exercise 1,
@@ -81,9 +94,14 @@ NAME = "quantization_study"
 THREADS = 2
 NEW_TOKENS = 32
 ROUNDS = 5
+# Idle time before each timed run: the threads of the arm that ran before (torch's OpenMP pool, ONNX
+# Runtime's spinning workers, llama.cpp's) go on spinning for a while after their work and would take
+# cores from the next arm. Measured here: without the pause a row ran 10-25% slower than alone.
+PAUSE_S = 0.2
 EVAL_BATCH = 4
 PPL_TOLERANCE = 0.03      # "within 3% of float32 perplexity"
-TARGET_SPEEDUP = 1.8      # decode tokens/s vs PyTorch float32
+TARGET_SPEEDUP = 2.0      # decode tokens/s vs PyTorch float32
+TARGET_SHARE_OF_LLAMA_CPP = 0.8   # decode tokens/s vs llama.cpp on the same weights
 WORK_DIR = REPO_ROOT / "artifacts" / NAME
 BUILD_INFO = "study_build.json"
 
@@ -96,6 +114,8 @@ class Variant:
     file_name: str = "model.onnx"
     timed: bool = True
     session: dict = field(default_factory=dict)   # extra load_ort keyword arguments
+    same_model_as: str | None = None   # reuse that variant's built model (and its perplexity)
+    bare_loop: bool = False            # time with BareGreedyLoop instead of transformers' generate
 
 
 def variants(q) -> list[Variant]:
@@ -130,6 +150,8 @@ def variants(q) -> list[Variant]:
         Variant("weight_only_8bit_acc4_head", "weight-only 8-bit, block 32, accuracy_level=4, lm_head too",
                 lambda src, dst: q.weight_only_int8(src, dst, bits=8, block_size=32, accuracy_level=4,
                                                     quantize_lm_head=True)),
+        Variant("weight_only_8bit_acc4_head_bare", "weight-only 8-bit, acc4, lm_head too: bare ONNX Runtime "
+                "loop (no transformers generate)", None, same_model_as="weight_only_8bit_acc4_head", bare_loop=True),
         Variant("weight_only_4bit", "weight-only 4-bit, block 32 (default compute)",
                 lambda src, dst: q.weight_only_int8(src, dst, bits=4, block_size=32)),
         Variant("weight_only_4bit_acc4", "weight-only 4-bit, block 32, accuracy_level=4 (int8 compute)",
@@ -139,6 +161,47 @@ def variants(q) -> list[Variant]:
                                                     quantize_lm_head=True)),
     ]
     return out
+
+
+class BareGreedyLoop:
+    """Greedy decoding straight on an ORT model's InferenceSession: numpy in and out, argmax, the
+    KV cache handed from one step's outputs to the next step's inputs. What transformers' generate
+    adds per step (logits processors, stopping criteria, cache objects, torch/numpy copies) is left
+    out, so the difference to the same model under generate is that loop's cost per token.
+    Batch 1 only; ``generate`` takes and returns what transformers' does for that case."""
+
+    def __init__(self, ort_model):
+        import numpy as np
+
+        self.session = ort_model.model
+        config = ort_model.config
+        heads = config.num_attention_heads
+        self.kv_shape = (1, getattr(config, "num_key_value_heads", None) or heads, 0,
+                         getattr(config, "head_dim", None) or config.hidden_size // heads)
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.past_names = sorted(n for n in self.inputs if n.startswith("past_key_values."))
+        self.np = np
+
+    def generate(self, input_ids, attention_mask=None, max_new_tokens=1, **ignored):
+        import torch
+
+        np = self.np
+        if input_ids.shape[0] != 1:
+            raise ValueError(f"BareGreedyLoop decodes batch 1 only, got {input_ids.shape[0]} rows")
+        tokens = input_ids[0].tolist()
+        step_ids = input_ids.numpy().astype(np.int64)
+        past = {name: np.zeros(self.kv_shape, np.float32) for name in self.past_names}
+        for _ in range(int(max_new_tokens)):
+            feed = {"input_ids": step_ids, "attention_mask": np.ones((1, len(tokens)), np.int64), **past}
+            if "position_ids" in self.inputs:
+                feed["position_ids"] = np.arange(len(tokens) - step_ids.shape[1], len(tokens), dtype=np.int64)[None]
+            logits, *presents = self.session.run(self.outputs, feed)
+            past = {name.replace("present.", "past_key_values."): value
+                    for name, value in zip(self.outputs[1:], presents)}
+            tokens.append(int(logits[0, -1].argmax()))
+            step_ids = np.array([[tokens[-1]]], np.int64)
+        return torch.tensor([tokens])
 
 
 def _embedded() -> Path:
@@ -208,13 +271,16 @@ def time_round_robin(models: dict, tokenizer, prompt: str, rounds: int = ROUNDS,
         run_reference(reference.warmup)
     for _ in range(rounds):
         for name, model in models.items():
+            time.sleep(PAUSE_S)
             start = time.perf_counter()
             generate(model, NEW_TOKENS)
             times[name]["full_s"].append(time.perf_counter() - start)
+            time.sleep(PAUSE_S)
             start = time.perf_counter()
             generate(model, 1)
             times[name]["prefill_s"].append(time.perf_counter() - start)
         if reference is not None:
+            time.sleep(PAUSE_S)
             run_reference(reference.round)
     for entry in times.values():
         full, prefill = statistics.median(entry["full_s"]), statistics.median(entry["prefill_s"])
@@ -318,7 +384,7 @@ def _build(variant: Variant, fp32: Path, work: Path, q) -> tuple[Path, float]:
     return target, seconds
 
 
-def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = False,
+def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = True,
          only: list[str] | None = None, llama_cpp: bool = True) -> list[dict]:
     import pandas as pd
     import torch
@@ -352,23 +418,33 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = F
         if unknown:
             raise SystemExit(f"[{NAME}] unknown variant(s) {unknown}; accepted: "
                              + ", ".join(v.name for v in all_variants))
-        all_variants = [v for v in all_variants if v.name == "pytorch_fp32" or v.name in only]
+        wanted = set(only) | {"pytorch_fp32"}
+        wanted |= {v.same_model_as for v in all_variants if v.name in wanted and v.same_model_as}
+        all_variants = [v for v in all_variants if v.name in wanted]
     for v in all_variants:
         if v.name == "pytorch_fp32":
             folder, build_s = source, float("nan")
         elif v.name == "ort_fp32":
             folder, build_s = fp32, export_s
+        elif v.same_model_as:
+            table[v.name] = dict(table[v.same_model_as], variant=v.label, diagnostic=v.bare_loop)
+            continue
         else:
             folder, build_s = _build(v, fp32, work, q)
             print(f"[{NAME}] built {v.name}: {build_s:.1f} s, {q.dir_size_mb(folder):.0f} MB", flush=True)
         size = q.dir_size_mb(folder / v.file_name) if v.build or v.name == "ort_fp32" else \
             q.dir_size_mb(folder / "model.safetensors")
-        table[v.name] = {"variant": v.label, "folder": folder, "size_mb": size, "build_s": build_s}
+        table[v.name] = {"variant": v.label, "folder": folder, "size_mb": size, "build_s": build_s,
+                         "diagnostic": False}
 
     # 2. Perplexity, one model in memory at a time.
     texts = list(helpers.EVAL_TEXTS)
     tokenizer = AutoTokenizer.from_pretrained(source)
     for v in all_variants:
+        if v.same_model_as:  # the same model as another row: the same perplexity
+            table[v.name].update(perplexity=table[v.same_model_as]["perplexity"],
+                                 n_tokens=table[v.same_model_as]["n_tokens"])
+            continue
         start = time.perf_counter()
         model = _load(v, table[v.name]["folder"], q, session)
         ppl, n_tokens = perplexity(model, tokenizer, texts)
@@ -385,14 +461,22 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = F
     timed = {v.name: _load(v, table[v.name]["folder"], q, session) for v in all_variants if v.timed}
     for v in all_variants:
         if v.timed:
+            source = all_variants[[x.name for x in all_variants].index(v.same_model_as)] if v.same_model_as else v
             table[v.name]["step_bytes"] = torch_decode_bytes(timed[v.name], context) \
-                if v.name == "pytorch_fp32" else onnx_decode_bytes(table[v.name]["folder"] / v.file_name, context)
+                if v.name == "pytorch_fp32" else onnx_decode_bytes(table[v.name]["folder"] / source.file_name,
+                                                                   context)
     bandwidth = helpers.measure_memory_bandwidth(threads=THREADS)
     print(f"[{NAME}] memory bandwidth {bandwidth['gbps']:.2f} GB/s (IQR {bandwidth['iqr_gbps']:.2f}): "
           f"{bandwidth['method']}", flush=True)
     runner, gguf_path = _start_reference(llama_cpp, work, helpers.REFERENCE_PROMPT)
+    reference_ppl = None
     try:
         times = time_round_robin(timed, generate_tokenizer, helpers.REFERENCE_PROMPT, reference=runner)
+        if runner is not None and runner.error is None:  # llama.cpp scores the course's texts, same tokens
+            start = time.perf_counter()
+            reference_ppl = runner.perplexity([tokenizer(t).input_ids for t in texts])
+            print(f"[{NAME}] perplexity llama_cpp: {reference_ppl[0]:.3f} over {reference_ppl[1]} tokens "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)
     finally:
         if runner is not None:
             runner.__exit__(None, None, None)
@@ -405,7 +489,9 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = F
         reference = runner.summary()
         ref_context = int(reference["prompt_tokens"]) + NEW_TOKENS // 2
         table["llama_cpp"] = {"variant": ref.LABEL, "folder": gguf_path, "size_mb": gguf_path.stat().st_size / 1e6,
-                              "build_s": float("nan"), "perplexity": float("nan"), "n_tokens": 0,
+                              "build_s": float("nan"),
+                              "perplexity": reference_ppl[0] if reference_ppl else float("nan"),
+                              "n_tokens": reference_ppl[1] if reference_ppl else 0,
                               "step_bytes": ref.gguf_decode_bytes(gguf_path, ref_context)["total"]}
         times["llama_cpp"] = {k: reference[k] for k in ("decode_tok_s", "e2e_tok_s", "prefill_ms")}
         print(f"[{NAME}] llama.cpp: {reference['decode_tok_s']:.1f} decode tok/s "
@@ -426,8 +512,8 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = F
         if "step_bytes" in entry:
             entry["bound_ms_per_token"] = 1e3 * entry["step_bytes"] / (bandwidth["gbps"] * 1e9)
             entry["pct_of_bound"] = entry["bound_ms_per_token"] * entry.get("decode_tok_s", float("nan")) / 10
-    eligible = [n for n, e in table.items()
-                if n != "llama_cpp" and "speedup" in e and abs(e["delta_ppl_pct"]) <= 100 * PPL_TOLERANCE]
+    eligible = [n for n, e in table.items()  # what the course teaches: not llama.cpp, not the bare loop
+                if n != "llama_cpp" and not e.get("diagnostic") and "speedup" in e and abs(e["delta_ppl_pct"]) <= 100 * PPL_TOLERANCE]
     best = max(eligible, key=lambda n: table[n]["decode_tok_s"])
     frame = pd.DataFrame([
         {"variant": e["variant"], "decode tok/s": e.get("decode_tok_s"), "x PyTorch fp32": e.get("speedup"),
@@ -442,11 +528,21 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = F
               f"{THREADS} threads; bandwidth {bandwidth['gbps']:.2f} GB/s; bound at {context} tokens of context)\n"
               + frame.to_string(index=False))
     met = table[best]["speedup"] >= TARGET_SPEEDUP
+    share = table[best].get("pct_of_llama_cpp", float("nan"))
+    share_text = "no llama.cpp row" if math.isnan(share) else \
+        f"{share:.0f}% of llama.cpp (target {TARGET_SHARE_OF_LLAMA_CPP:.0%}: " \
+        f"{'met' if share >= 100 * TARGET_SHARE_OF_LLAMA_CPP else 'NOT met'})"
     print(f"\n[{NAME}] recommendation: {table[best]['variant']}: {table[best]['decode_tok_s']:.1f} decode tok/s, "
           f"x{table[best]['speedup']:.2f} PyTorch float32 (target x{TARGET_SPEEDUP}: {'met' if met else 'NOT met'}), "
-          f"perplexity {table[best]['perplexity']:.2f} ({table[best]['delta_ppl_pct']:+.1f}%)", flush=True)
+          f"{share_text}, perplexity {table[best]['perplexity']:.2f} ({table[best]['delta_ppl_pct']:+.1f}%)",
+          flush=True)
     work.mkdir(parents=True, exist_ok=True)
     frame.to_csv(work / "results.csv", index=False)
+    print(f"\n[{NAME}] what stops each timed row (targets: perplexity change <= {PPL_TOLERANCE:.0%}, "
+          f"decode >= {TARGET_SHARE_OF_LLAMA_CPP:.0%} of llama.cpp)")
+    for name, verdict in verdicts(table).items():
+        print(f"  {table[name]['variant']}: {verdict}")
+    print(f"[{NAME}] frontier plot: {plot_frontier(table, work / 'frontier.png')}", flush=True)
 
     timing_method = (f"greedy, batch 1, {NEW_TOKENS} new tokens (min=max), REFERENCE_PROMPT, {THREADS} threads; "
                      f"{ROUNDS} round-robin rounds after 1 warm-up; (N-1)/(median t_N - median t_1)")
@@ -474,6 +570,9 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = F
                             f"median of {reference['rounds']} in-run TTFTs (IQR {reference['ttft_ms_iqr']:.2f} ms); "
                             f"llama-cpp-python {reference.get('llama_cpp_version')}, {reference.get('system_info')}"))
             rows.append(row(NAME, f"{label}: size on disk", e["size_mb"], "MB", "the GGUF file, 10**6 bytes"))
+            if not math.isnan(e["perplexity"]):
+                rows.append(row(NAME, f"{label}: perplexity change vs PyTorch float32", e["delta_ppl_pct"], "%",
+                                ppl_method + "; llama.cpp scores the same token ids, one text at a time"))
             continue
         rows.append(row(NAME, f"{label}: perplexity", e["perplexity"], "", ppl_method))
         rows.append(row(NAME, f"{label}: perplexity change vs PyTorch float32", e["delta_ppl_pct"], "%", ppl_method))
@@ -488,7 +587,73 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = F
     return rows
 
 
+def verdicts(table: dict) -> dict:
+    """Per timed row (the llama.cpp row aside), which target stops it, in words with its figures."""
+    reference = table.get("llama_cpp", {}).get("decode_tok_s", float("nan"))
+    reference_bound = table.get("llama_cpp", {}).get("pct_of_bound", float("nan"))
+    out = {}
+    for name, e in table.items():
+        if name == "llama_cpp" or "decode_tok_s" not in e:
+            continue
+        reasons = []
+        if abs(e["delta_ppl_pct"]) > 100 * PPL_TOLERANCE:
+            reasons.append(f"perplexity {e['delta_ppl_pct']:+.1f}% (limit {PPL_TOLERANCE:.0%})")
+        if not math.isnan(reference) and e["decode_tok_s"] < TARGET_SHARE_OF_LLAMA_CPP * reference:
+            reasons.append(f"speed {e['pct_of_llama_cpp']:.0f}% of llama.cpp; it uses "
+                           f"{e.get('pct_of_bound', float('nan')):.0f}% of its bandwidth bound "
+                           f"(llama.cpp {reference_bound:.0f}%)")
+        out[name] = "stopped by " + " and ".join(reasons) if reasons else \
+            (f"meets both ({e['delta_ppl_pct']:+.2f}%, {e['pct_of_llama_cpp']:.0f}% of llama.cpp)"
+             if not math.isnan(reference) else f"meets the perplexity limit ({e['delta_ppl_pct']:+.2f}%); "
+                                                "no llama.cpp row to compare speed with")
+    return out
+
+
+def frontier(points: dict) -> list:
+    """Names of the points (perplexity change %, decode tok/s) that no other point beats on both
+    (no larger perplexity change and no lower speed, one of them strictly), by perplexity change."""
+    def beaten(p):
+        return any(o[0] <= p[0] and o[1] >= p[1] and o != p for o in points.values())
+
+    return sorted((n for n, p in points.items() if not beaten(p)), key=lambda n: points[n])
+
+
+def plot_frontier(table: dict, path: Path) -> Path:
+    """Decode tokens/s against perplexity change, one point per timed row (llama.cpp among them when it
+    has a perplexity), the rows no other row beats on both joined, the two targets drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = {n: (e["delta_ppl_pct"], e["decode_tok_s"]) for n, e in table.items()
+              if "decode_tok_s" in e and not math.isnan(e["delta_ppl_pct"]) and not math.isnan(e["decode_tok_s"])}
+    front = [points[n] for n in frontier(points)]
+    figure, ax = plt.subplots(figsize=(8, 5))
+    for name, (x, y) in points.items():
+        ax.scatter([x], [y], color="tab:red" if name == "llama_cpp" else "tab:blue", zorder=3)
+        ax.annotate(name, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    ax.plot([p[0] for p in front], [p[1] for p in front], color="gray", linestyle=":", label="frontier")
+    ax.axvline(100 * PPL_TOLERANCE, color="green", linestyle="--", label=f"perplexity limit +{PPL_TOLERANCE:.0%}")
+    if "llama_cpp" in table and "decode_tok_s" in table["llama_cpp"]:
+        ax.axhline(TARGET_SHARE_OF_LLAMA_CPP * table["llama_cpp"]["decode_tok_s"], color="tab:red", linestyle="--",
+                   label=f"{TARGET_SHARE_OF_LLAMA_CPP:.0%} of llama.cpp")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("perplexity change vs PyTorch float32 (%, symmetric log scale)")
+    ax.set_ylabel("decode tokens/s (batch 1)")
+    ax.set_title("speed against quality, same weights, same machine and run")
+    ax.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def _load(variant: Variant, folder: Path, q, session: dict):
+    if variant.bare_loop:
+        source = next(v for v in variants(q) if v.name == variant.same_model_as)
+        return BareGreedyLoop(q.load_ort(folder, source.file_name, **session, **source.session))
     if variant.name == "pytorch_fp32":
         import torch
         from transformers import AutoModelForCausalLM
@@ -500,8 +665,9 @@ def _load(variant: Variant, folder: Path, q, session: dict):
 def _cli(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rebuild", action="store_true", help="build every variant again (else reuse)")
-    parser.add_argument("--spinning", action="store_true",
-                        help="let ONNX Runtime threads spin between runs (default off: see the module docstring)")
+    parser.add_argument("--spinning", action=argparse.BooleanOptionalAction, default=True,
+                        help="ONNX Runtime's threads spin while they wait for work (its default; "
+                             "--no-spinning parks them: slower steps, see the module docstring)")
     parser.add_argument("--work-dir", type=Path, default=None, help=f"where built models go (default {WORK_DIR})")
     parser.add_argument("--only", nargs="+", metavar="VARIANT",
                         help="measure only these variants (and the PyTorch float32 baseline), e.g. "

@@ -395,7 +395,9 @@ def load_ort(onnx_dir: Path, file_name: str = ONNX_FILE, *, num_threads: int | N
         session_options: a full ``onnxruntime.SessionOptions`` (overrides the two above).
 
     The model generates with ``model.generate(**tokenizer(...))`` as long as
-    the tokenizer returns only ``input_ids`` and ``attention_mask``.
+    the tokenizer returns only ``input_ids`` and ``attention_mask``; its
+    ``generate`` runs torch on ``GENERATE_TORCH_THREADS`` thread(s), so that
+    torch's pool does not compete with ONNX Runtime's for the cores.
     """
     path = _require_onnx(onnx_dir, file_name)
     if not (path.parent / "config.json").is_file():
@@ -404,9 +406,43 @@ def load_ort(onnx_dir: Path, file_name: str = ONNX_FILE, *, num_threads: int | N
     with _quiet():
         from optimum.onnxruntime import ORTModelForCausalLM
 
-        return ORTModelForCausalLM.from_pretrained(
+        model = ORTModelForCausalLM.from_pretrained(
             str(path.parent), file_name=file_name, use_cache=True, session_options=options,
         )
+    model.generate = _with_torch_threads(model.generate, GENERATE_TORCH_THREADS)
+    return model
+
+
+# While an ONNX Runtime model generates, torch only does the bookkeeping of each step (a few small
+# tensor operations). With torch's pool at 2 threads, those threads keep spinning after each small
+# operation and fight ONNX Runtime's own threads for the two cores: measured on the 8-bit weight-only
+# model, 53-62 decode tokens/s with torch at 2 threads and 79-80 with torch at 1 (ONNX Runtime's
+# spinning on, 2 threads; benchmarks/quantization_study.py and the exercise 1 walkthrough).
+GENERATE_TORCH_THREADS = 1
+
+
+@contextlib.contextmanager
+def torch_threads(count: int):
+    """Run the block with torch's intra-op pool at ``count`` threads; the earlier setting comes back after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _with_torch_threads(generate, count: int):
+    import functools
+
+    @functools.wraps(generate)
+    def generate_with_few_torch_threads(*args, **kwargs):
+        with torch_threads(count):
+            return generate(*args, **kwargs)
+
+    return generate_with_few_torch_threads
 
 
 # --------------------------------------------------------------------------

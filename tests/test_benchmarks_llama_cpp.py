@@ -74,6 +74,10 @@ for line in sys.stdin:
         break
     if c == "warmup":
         print(M + json.dumps({"warmup": True, "continuation": " in 1440", "tokens": [1, 2]}), flush=True)
+    elif c.startswith("perplexity "):  # every predicted token at probability 1/2
+        sequences = json.loads(c[len("perplexity "):])
+        count = sum(len(ids) - 1 for ids in sequences)
+        print(M + json.dumps({"nll": count * 0.6931471805599453, "tokens": count}), flush=True)
     else:
         t += 0.001
         print(M + json.dumps({"ttft_s": 0.01 + t, "full_s": 0.32 + t, "prefill_s": 0.01 + t}), flush=True)
@@ -87,6 +91,37 @@ def test_measure_talks_to_a_child(tmp_path, monkeypatch):
     assert result["threads"] == 2 and result["rounds"] == 3 and result["continuation"] == " in 1440"
     assert result["decode_tok_s"] == pytest.approx(31 / 0.31)
     assert result["prefill_ms"] == pytest.approx(12.0)
+
+
+def test_perplexity_goes_to_the_child_and_comes_back_token_weighted(monkeypatch):
+    monkeypatch.setattr(ref, "CHILD", FAKE_CHILD)
+    with ref.LlamaCppRunner("model.gguf", "p", 4, 2, python=Path(sys.executable)) as runner:
+        ppl, tokens = runner.perplexity([[1, 2, 3], [4], [5, 6]])
+        assert tokens == 3   # a one-token text predicts nothing
+        assert ppl == pytest.approx(2.0)
+        with pytest.raises(ValueError, match="2 or more tokens"):
+            runner.perplexity([[7]])
+
+
+@pytest.mark.skipif(ref.venv_python() is None, reason="llama.cpp is not built (bash benchmarks/build_llama_cpp.sh)")
+def test_llama_cpp_perplexity_matches_the_float32_model_it_was_converted_from():
+    """The real child on the embedded GGUF: same weights as the course's float32 model, so the same
+    perplexity up to llama.cpp's arithmetic (8-bit activations in its dot products); a shifted target or
+    a wrong softmax would be off by far more than 2%."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import helpers
+    from benchmarks.quantization_study import perplexity
+
+    tokenizer = AutoTokenizer.from_pretrained(helpers.EMBEDDED_DIR)
+    texts = list(helpers.EVAL_TEXTS[:4])
+    model = AutoModelForCausalLM.from_pretrained(helpers.EMBEDDED_DIR, dtype=torch.float32).eval()
+    want, want_tokens = perplexity(model, tokenizer, texts)
+    with ref.LlamaCppRunner(ref.embedded_gguf(), "p", 2, 2) as runner:
+        got, tokens = runner.perplexity([tokenizer(t).input_ids for t in texts])
+    assert tokens == want_tokens
+    assert got == pytest.approx(want, rel=0.02)
 
 
 def test_a_child_that_dies_is_reported(monkeypatch):

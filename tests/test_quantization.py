@@ -111,6 +111,37 @@ def test_ort_generates_a_left_padded_batch_like_pytorch(ort_fp32, pytorch_model,
     assert torch.equal(_generate(ort_fp32, batch), _generate(pytorch_model, batch))
 
 
+def test_ort_generate_runs_torch_on_one_thread_and_restores_it(onnx_dir, prompt):
+    """Check that an ORT model's generate runs its steps with torch at GENERATE_TORCH_THREADS
+    (torch's pool otherwise competes with ONNX Runtime's for the cores) and gives the setting
+    back afterwards, also when generate raises."""
+    model = q.load_ort(onnx_dir, num_threads=2)
+    seen = []
+    forward = model.forward
+
+    def recording_forward(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return forward(*args, **kwargs)
+
+    model.forward = recording_forward
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out = model.generate(**prompt, max_new_tokens=3, min_new_tokens=3, do_sample=False)
+        assert out.shape[1] == prompt["input_ids"].shape[1] + 3
+        assert seen and set(seen) == {q.GENERATE_TORCH_THREADS}, seen
+        assert torch.get_num_threads() == 2
+        with pytest.raises(Exception):
+            model.generate(input_ids=prompt["input_ids"], max_new_tokens=-1)
+        assert torch.get_num_threads() == 2
+        with q.torch_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert model.model.get_session_options().intra_op_num_threads == 2  # ONNX Runtime keeps its threads
+
+
 def test_load_ort_uses_the_requested_threads(onnx_dir):
     """Check that load_ort passes num_threads (default: torch's setting) to the session."""
     assert q.load_ort(onnx_dir, num_threads=1).model.get_session_options().intra_op_num_threads == 1
