@@ -2112,11 +2112,18 @@ def ablate_cache_and_padding(model, tokenizer, prompts, max_new_tokens, repeats)
     """Median timings of each (use_cache, padding_side) arm of ABLATION_ARMS on one batch. Returns a DataFrame."""
     ### BEGIN SOLUTION
     original_side = tokenizer.padding_side
+    batch = list(prompts)
+
+    def arm(use_cache, side):  # one timed run of this arm; each run sets its own padding side
+        def run(warmup):
+            tokenizer.padding_side = side
+            return time_generate(model, tokenizer, batch, max_new_tokens, use_cache=use_cache, warmup=warmup)
+        return run
+
     rows = []
     try:
-        for use_cache, side in ABLATION_ARMS:
-            tokenizer.padding_side = side
-            runs = time_repeats(model, tokenizer, list(prompts), max_new_tokens, repeats, use_cache=use_cache)
+        timings = time_round_robin([arm(use_cache, side) for use_cache, side in ABLATION_ARMS], repeats)
+        for (use_cache, side), runs in zip(ABLATION_ARMS, timings):
             row = {"use_cache": use_cache, "padding_side": side, "batch_size": len(prompts),
                    "max_new_tokens": int(max_new_tokens), "repeats": int(repeats)}
             for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):

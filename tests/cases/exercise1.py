@@ -286,6 +286,25 @@ def ablate_cache_and_padding(model, tokenizer, prompts, max_new_tokens, repeats)
     return pd.DataFrame(out)
 '''
 
+_ALT_ABLATION_SEQUENTIAL = '''
+def ablate_cache_and_padding(model, tokenizer, prompts, max_new_tokens, repeats):
+    """One arm after the other (time_repeats per arm), not round-robin: still correct."""
+    original_side = tokenizer.padding_side
+    rows = []
+    try:
+        for use_cache, side in ABLATION_ARMS:
+            tokenizer.padding_side = side
+            runs = time_repeats(model, tokenizer, list(prompts), max_new_tokens, repeats, use_cache=use_cache)
+            row = {"use_cache": use_cache, "padding_side": side, "batch_size": len(prompts),
+                   "max_new_tokens": int(max_new_tokens), "repeats": int(repeats)}
+            for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):
+                row[key], row[f"{key}_iqr"] = _median_and_iqr(runs, key)
+            rows.append(row)
+    finally:
+        tokenizer.padding_side = original_side
+    return pd.DataFrame(rows)
+'''
+
 _ALT_BATCHED = '''
 import itertools
 
@@ -880,8 +899,8 @@ CASES = [
     _mistake("ptq_groups_ignored", PTQ, [
         ("exclude = [] if groups is None else hq.nodes_outside(node_groups, list(groups))", "exclude = []")],
         ["test_ptq_hidden"]),
-    _mistake("ablation_use_cache_not_set", AB, [("list(prompts), max_new_tokens, repeats, use_cache=use_cache)",
-                                                 "list(prompts), max_new_tokens, repeats)")],
+    _mistake("ablation_use_cache_not_set", AB, [("batch, max_new_tokens, use_cache=use_cache, warmup=warmup)",
+                                                 "batch, max_new_tokens, warmup=warmup)")],
              ["test_ablation"]),
     _mistake("batched_amortized_is_batch_latency", BA, [('"amortized_latency_per_sample_s": latency / int(size)',
                                                          '"amortized_latency_per_sample_s": latency')],
@@ -915,14 +934,14 @@ CASES = [
         ("exclude = [] if groups is None else hq.nodes_outside(node_groups, list(groups))",
          "exclude = list(list(node_groups.values())[0]) if groups is None else hq.nodes_outside(node_groups, list(groups))")],
         ["test_ptq_hidden"]),
-    _mistake("ablation_arms_reversed", AB, [("for use_cache, side in ABLATION_ARMS:",
-                                             "for use_cache, side in ABLATION_ARMS[::-1]:")],
+    _mistake("ablation_arms_reversed", AB, [("zip(ABLATION_ARMS, timings)",
+                                             "zip(ABLATION_ARMS[::-1], timings[::-1])")],
              ["test_ablation"]),
-    _mistake("ablation_prompts_differ", AB, [("list(prompts), max_new_tokens, repeats, use_cache=use_cache)",
-                                              "list(prompts)[len(rows) % len(prompts):], max_new_tokens, repeats, use_cache=use_cache)")],
+    _mistake("ablation_prompts_differ", AB, [("batch, max_new_tokens, use_cache=use_cache, warmup=warmup)",
+                                              "batch[int(use_cache):], max_new_tokens, use_cache=use_cache, warmup=warmup)")],
              ["test_ablation"]),
-    _mistake("ablation_max_new_tokens_differs", AB, [("list(prompts), max_new_tokens, repeats, use_cache=use_cache)",
-                                                      "list(prompts), max_new_tokens + len(rows), repeats, use_cache=use_cache)")],
+    _mistake("ablation_max_new_tokens_differs", AB, [("batch, max_new_tokens, use_cache=use_cache, warmup=warmup)",
+                                                      "batch, max_new_tokens + int(use_cache), use_cache=use_cache, warmup=warmup)")],
              ["test_ablation"]),
     _mistake("ablation_mean_not_median", AB, [('row[key], row[f"{key}_iqr"] = _median_and_iqr(runs, key)',
                                                'row[key], row[f"{key}_iqr"] = sum(r[key] for r in runs) / len(runs), 0.0')],
@@ -952,6 +971,7 @@ CASES = [
                                                         'tokenizer.decode(out[0], skip_special_tokens=True)[:60]')],
              ["test_edge_prompts"]),
     _correct("alt_ablation_interleaved_statistics", AB, _ALT_ABLATION),
+    _correct("alt_ablation_sequential", AB, _ALT_ABLATION_SEQUENTIAL),
     _correct("alt_batched_itertools_numpy", BA, _ALT_BATCHED),
     _correct("alt_batched_interleaved", BA, _ALT_BATCHED_INTERLEAVED),
     _correct("alt_edge_prompts_strip_time_repeats", EP, _ALT_EDGE),
