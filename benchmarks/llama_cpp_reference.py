@@ -59,7 +59,7 @@ BUILD_COMMAND = "bash benchmarks/build_llama_cpp.sh"
 LABEL = "llama.cpp Q4_1 (reference)"
 N_CTX = 512
 KV_BYTES_F16 = 2
-MARKER = "@@llama_cpp_reference "   # prefix of the child's answer lines (llama.cpp may print too)
+MARKER = "@@reference_child "   # prefix of a child's answer lines (the engine may print too)
 DEFAULT_WORK_DIR = REPO_ROOT / "artifacts" / "quantization_study"
 
 
@@ -147,7 +147,7 @@ CHILD = r'''
 import json, sys, time
 import llama_cpp
 
-MARKER = "@@llama_cpp_reference "
+MARKER = "@@reference_child "
 args = json.loads(sys.argv[1])
 
 def say(obj):
@@ -221,7 +221,12 @@ def parse_child_output(text: str) -> list[dict]:
 
 
 class LlamaCppRunner:
-    """The child process: ``with LlamaCppRunner(...) as r: r.warmup(); r.round() ...``; ``r.info`` once loaded."""
+    """The child process: ``with LlamaCppRunner(...) as r: r.warmup(); r.round() ...``; ``r.info`` once loaded.
+
+    The protocol (commands ``warmup``, ``round``, ``perplexity <json>``, ``quit``; answers on ``MARKER``
+    lines) is the engine-neutral part: ``benchmarks/ort_genai_reference.py`` subclasses it."""
+
+    label = LABEL
 
     def __init__(self, gguf_path, prompt: str, new_tokens: int, threads: int, python: Path | None = None,
                  n_ctx: int = N_CTX):
@@ -237,11 +242,14 @@ class LlamaCppRunner:
 
     def __enter__(self):
         env = dict(os.environ, OMP_NUM_THREADS=str(self.args["threads"]))
-        self.proc = subprocess.Popen([str(self.python), "-c", CHILD, json.dumps(self.args)],
+        self.proc = subprocess.Popen([str(self.python), "-c", self.child_code(), json.dumps(self.args)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=env, cwd=str(REPO_ROOT))
         self.info = self._answer()
         return self
+
+    def child_code(self) -> str:
+        return CHILD
 
     def __exit__(self, *exc):
         if self.proc and self.proc.poll() is None:
@@ -259,11 +267,11 @@ class LlamaCppRunner:
             line = self.proc.stdout.readline()
             if not line:
                 err = self.proc.stderr.read()[-2000:] if self.proc.stderr else ""
-                raise RuntimeError(f"the llama.cpp child ended (exit {self.proc.wait()}):\n{err}")
+                raise RuntimeError(f"the {self.label} child ended (exit {self.proc.wait()}):\n{err}")
             answers = parse_child_output(line)
             if answers:
                 if "error" in answers[0]:
-                    raise RuntimeError(f"llama.cpp child: {answers[0]['error']}")
+                    raise RuntimeError(f"{self.label} child: {answers[0]['error']}")
                 return answers[0]
 
     def _ask(self, command: str) -> dict:
@@ -282,7 +290,7 @@ class LlamaCppRunner:
         return answer
 
     def summary(self) -> dict:
-        return summarize(self.rounds, self.args["new_tokens"], self.info)
+        return summarize(self.rounds, self.args["new_tokens"], self.info, label=self.label)
 
     def perplexity(self, sequences) -> tuple[float, int]:
         """Token-weighted perplexity of llama.cpp on these token-id lists (the course's tokenizer's ids:
@@ -301,7 +309,7 @@ def _iqr(values) -> float:
     return q[2] - q[0]
 
 
-def summarize(rounds: list[dict], new_tokens: int, info: dict | None = None) -> dict:
+def summarize(rounds: list[dict], new_tokens: int, info: dict | None = None, label: str = LABEL) -> dict:
     """Medians and IQRs of the rounds (``ttft_s``, ``full_s``, ``prefill_s`` each), plus ``info``."""
     if not rounds:
         raise ValueError("no timed rounds")
@@ -314,7 +322,7 @@ def summarize(rounds: list[dict], new_tokens: int, info: dict | None = None) -> 
     out = dict(info or {})
     out.pop("ready", None)
     out.update({
-        "label": LABEL, "new_tokens": n, "rounds": len(rounds),
+        "label": label, "new_tokens": n, "rounds": len(rounds),
         "decode_tok_s": (n - 1) / (med_full - med_prefill) if med_full > med_prefill else float("nan"),
         "decode_tok_s_in_run": statistics.median(in_run) if in_run else float("nan"),
         "decode_tok_s_in_run_iqr": _iqr(in_run),

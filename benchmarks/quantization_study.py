@@ -11,6 +11,8 @@ Variants (all but the first run in ONNX Runtime, exported by Optimum):
 * weight-only ``MatMulNBits`` (8 and 4 bits, block 32), with the kernel's default
   float compute and with ``accuracy_level=4`` (int8 compute), and with the
   output layer quantized too;
+* 4-bit on the file's own grid (``four_bit_on_source_grid``): ``MatMulNBits`` holding the Q4_1
+  codes, steps and minimums exactly (float zero points), so no second rounding;
 * a diagnostic row: the recommended 8-bit model decoded by ``BareGreedyLoop`` (the
   ONNX Runtime session called in a plain numpy loop), so the gap to the same model
   under transformers' ``generate`` is that loop's cost per token. It is never the
@@ -48,6 +50,13 @@ tokens, threads and method, its rounds interleaved with the round-robin rounds (
 ``benchmarks/llama_cpp_reference.py``). Skipped, with a message, where it is not built, or
 with ``--no-llama-cpp``. ``pct_of_llama_cpp`` is each row's decode speed as a share of it.
 Its perplexity is measured on the same token ids (``LlamaCppRunner.perplexity``).
+
+Row ``ONNX Runtime GenAI``: the recommended 8-bit scheme built by ONNX Runtime GenAI's model
+builder (fused graph, C++ decode loop), installed by ``bash benchmarks/build_ort_genai.sh`` into
+``benchmarks/.ort-genai-venv/`` and run in a child process like llama.cpp
+(``benchmarks/ort_genai_reference.py``); skipped with a message where it is not installed, or with
+``--no-ort-genai``. It, the bare loop and llama.cpp are never the recommendation, which stays
+among the variants the notebook runs; a second line names the fastest row within 3% of all.
 
 Then, for every timed row, what stops it (``verdicts``: perplexity change above 3%, decode below
 80% of llama.cpp, with its share of the bandwidth bound), and the plot ``frontier.png`` (decode
@@ -159,6 +168,8 @@ def variants(q) -> list[Variant]:
         Variant("weight_only_4bit_acc4_head", "weight-only 4-bit, block 32, accuracy_level=4, lm_head too",
                 lambda src, dst: q.weight_only_int8(src, dst, bits=4, block_size=32, accuracy_level=4,
                                                     quantize_lm_head=True)),
+        Variant("weight_only_4bit_source_grid", "weight-only 4-bit on the file's own Q4_1 grid (float zero points)",
+                lambda src, dst: four_bit_on_source_grid(q, src, dst)),
     ]
     return out
 
@@ -204,6 +215,50 @@ class BareGreedyLoop:
         return torch.tensor([tokens])
 
 
+def four_bit_on_source_grid(q, fp32_dir: Path, target: Path) -> Path:
+    """4-bit weight-only that stores the Q4_1 weights exactly: ``MatMulNBits`` (4 bits, block 32,
+    accuracy_level=4) with each block's own step as its scale and a **float** zero point.
+
+    The dequantized Q4_1 block is ``minimum + step * code`` with codes 0..15, so ``step = (max - min) / 15``
+    and ``code = (w - min) / step`` are recovered exactly from the float32 weights, and
+    ``(code - zero_point) * step`` with ``zero_point = -min / step`` gives them back. ONNX Runtime's
+    quantizer cannot: its zero point is a whole number, which shifts the grid (see the module docstring).
+    Raises if a block is not on a 16-level grid (weights that did not come from Q4_1)."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    staged = q.weight_only_int8(fp32_dir, target, bits=4, block_size=32, accuracy_level=4)
+    model = onnx.load(str(staged / q.ONNX_FILE))
+    originals = {t.name: t for t in onnx.load(str(Path(fp32_dir) / q.ONNX_FILE)).graph.initializer}
+    position = {t.name: i for i, t in enumerate(model.graph.initializer)}
+
+    def put(name, array):
+        model.graph.initializer[position[name]].CopyFrom(numpy_helper.from_array(array, name))
+
+    for node in model.graph.node:
+        if node.op_type != "MatMulNBits":
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        k, n, block = attrs["K"], attrs["N"], attrs["block_size"]
+        weight = numpy_helper.to_array(originals[node.input[1].removesuffix("_Q4")]).astype(np.float32)  # [K, N]
+        blocks_per_column = -(-k // block)
+        padded = np.zeros((n, blocks_per_column * block), np.float32)
+        padded[:, :k] = weight.T
+        blocks = padded.reshape(n, blocks_per_column, block)
+        low, high = blocks.min(axis=2), blocks.max(axis=2)
+        step = np.where(high > low, (high - low) / 15, 1).astype(np.float32)
+        codes = np.rint((blocks - low[..., None]) / step[..., None])
+        if np.abs(codes * step[..., None] + low[..., None] - blocks).max() > 1e-6 * np.abs(blocks).max():
+            raise ValueError(f"{node.name}: the weights are not on a 16-level grid per block of {block}")
+        codes = codes.astype(np.uint8)
+        put(node.input[1], codes[..., 0::2] | (codes[..., 1::2] << 4))   # two codes per byte, low nibble first
+        put(node.input[2], step)
+        put(node.input[3], (-low / step).astype(np.float32))
+    onnx.save(model, str(staged / q.ONNX_FILE))
+    return staged
+
+
 def _embedded() -> Path:
     import helpers
 
@@ -240,11 +295,13 @@ def perplexity(model, tokenizer, texts, batch_size: int = EVAL_BATCH) -> tuple[f
     return math.exp(total_nll / total_tokens), total_tokens
 
 
-def time_round_robin(models: dict, tokenizer, prompt: str, rounds: int = ROUNDS, reference=None) -> dict:
+def time_round_robin(models: dict, tokenizer, prompt: str, rounds: int = ROUNDS, references=None) -> dict:
     """Per model: raw times of ``NEW_TOKENS`` and of 1 new token, measured round-robin.
 
-    ``reference``: a started ``llama_cpp_reference.LlamaCppRunner`` (or None), warmed up with the
-    others and run once per round after them; its times stay in the runner.
+    ``references``: started child runners by name (``llama_cpp_reference.LlamaCppRunner``,
+    ``ort_genai_reference.OrtGenaiRunner``), warmed up with the others and run once per round
+    after them; their times stay in the runners. One whose child fails is dropped (its ``error``
+    set), and the study goes on without it.
     """
     import torch
 
@@ -259,16 +316,19 @@ def time_round_robin(models: dict, tokenizer, prompt: str, rounds: int = ROUNDS,
     times = {name: {"full_s": [], "prefill_s": []} for name in models}
     for name, model in models.items():  # warm-up: first-call allocations, kernel selection
         generate(model, NEW_TOKENS)
-    def run_reference(step):  # llama.cpp is optional: if its child fails, the study goes on without it
-        nonlocal reference
-        try:
-            step()
-        except RuntimeError as exc:
-            print(f"[{NAME}] llama.cpp reference row dropped: {exc}", flush=True)
-            reference.error, reference = str(exc), None
+    live = dict(references or {})
 
-    if reference is not None:
-        run_reference(reference.warmup)
+    def run_references(step: str):
+        for name, runner in list(live.items()):
+            time.sleep(PAUSE_S)
+            try:
+                getattr(runner, step)()
+            except RuntimeError as exc:
+                print(f"[{NAME}] {runner.label} row dropped: {exc}", flush=True)
+                runner.error = str(exc)
+                del live[name]
+
+    run_references("warmup")
     for _ in range(rounds):
         for name, model in models.items():
             time.sleep(PAUSE_S)
@@ -279,9 +339,7 @@ def time_round_robin(models: dict, tokenizer, prompt: str, rounds: int = ROUNDS,
             start = time.perf_counter()
             generate(model, 1)
             times[name]["prefill_s"].append(time.perf_counter() - start)
-        if reference is not None:
-            time.sleep(PAUSE_S)
-            run_reference(reference.round)
+        run_references("round")
     for entry in times.values():
         full, prefill = statistics.median(entry["full_s"]), statistics.median(entry["prefill_s"])
         entry["decode_tok_s"] = (NEW_TOKENS - 1) / (full - prefill) if full > prefill else float("nan")
@@ -368,6 +426,39 @@ def _start_reference(enabled: bool, work: Path, prompt: str):
     return runner, gguf_path
 
 
+def _start_ort_genai(enabled: bool, work: Path, source: Path, prompt_ids: list[int]):
+    """A started OrtGenaiRunner, its model folder and build seconds, or (None, None, nan) with the reason printed."""
+    if not enabled:
+        print(f"[{NAME}] ONNX Runtime GenAI row: off (--no-ort-genai)", flush=True)
+        return None, None, float("nan")
+    from benchmarks import ort_genai_reference as genai
+
+    if genai.venv_python() is None:
+        print(f"[{NAME}] {genai.skip_message()}", flush=True)
+        return None, None, float("nan")
+    try:
+        folder, info = work / genai.MODEL_FOLDER, work / genai.MODEL_FOLDER / BUILD_INFO
+        if info.is_file():
+            build_s = json.loads(info.read_text())["build_s"]
+        else:
+            start = time.perf_counter()
+            genai.build_model(source, folder, THREADS)
+            build_s = time.perf_counter() - start
+            info.write_text(json.dumps({"build_s": round(build_s, 2)}))
+        print(f"[{NAME}] built ort_genai: {build_s:.1f} s, {_folder_mb(folder):.0f} MB", flush=True)
+        runner = genai.OrtGenaiRunner(folder, prompt_ids, NEW_TOKENS, THREADS).__enter__()
+    except Exception as exc:  # noqa: BLE001 -- an optional row: the study goes on without it
+        print(f"[{NAME}] {genai.LABEL}: skipped, it could not start: {exc}", flush=True)
+        return None, None, float("nan")
+    print(f"[{NAME}] ONNX Runtime GenAI {runner.info.get('onnxruntime_genai_version')}, "
+          f"{runner.info.get('threads')} threads, {runner.info.get('prompt_tokens')} prompt tokens", flush=True)
+    return runner, folder, build_s
+
+
+def _folder_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in Path(folder).iterdir() if f.name.startswith("model.onnx")) / 1e6
+
+
 # --------------------------------------------------------------------------
 # The study
 # --------------------------------------------------------------------------
@@ -385,7 +476,7 @@ def _build(variant: Variant, fp32: Path, work: Path, q) -> tuple[Path, float]:
 
 
 def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = True,
-         only: list[str] | None = None, llama_cpp: bool = True) -> list[dict]:
+         only: list[str] | None = None, llama_cpp: bool = True, ort_genai: bool = True) -> list[dict]:
     import pandas as pd
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -427,7 +518,7 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = T
         elif v.name == "ort_fp32":
             folder, build_s = fp32, export_s
         elif v.same_model_as:
-            table[v.name] = dict(table[v.same_model_as], variant=v.label, diagnostic=v.bare_loop)
+            table[v.name] = dict(table[v.same_model_as], variant=v.label, outside_notebook=v.bare_loop)
             continue
         else:
             folder, build_s = _build(v, fp32, work, q)
@@ -435,7 +526,7 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = T
         size = q.dir_size_mb(folder / v.file_name) if v.build or v.name == "ort_fp32" else \
             q.dir_size_mb(folder / "model.safetensors")
         table[v.name] = {"variant": v.label, "folder": folder, "size_mb": size, "build_s": build_s,
-                         "diagnostic": False}
+                         "outside_notebook": False}
 
     # 2. Perplexity, one model in memory at a time.
     texts = list(helpers.EVAL_TEXTS)
@@ -461,27 +552,44 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = T
     timed = {v.name: _load(v, table[v.name]["folder"], q, session) for v in all_variants if v.timed}
     for v in all_variants:
         if v.timed:
-            source = all_variants[[x.name for x in all_variants].index(v.same_model_as)] if v.same_model_as else v
+            built_by = all_variants[[x.name for x in all_variants].index(v.same_model_as)] if v.same_model_as else v
             table[v.name]["step_bytes"] = torch_decode_bytes(timed[v.name], context) \
-                if v.name == "pytorch_fp32" else onnx_decode_bytes(table[v.name]["folder"] / source.file_name,
+                if v.name == "pytorch_fp32" else onnx_decode_bytes(table[v.name]["folder"] / built_by.file_name,
                                                                    context)
     bandwidth = helpers.measure_memory_bandwidth(threads=THREADS)
     print(f"[{NAME}] memory bandwidth {bandwidth['gbps']:.2f} GB/s (IQR {bandwidth['iqr_gbps']:.2f}): "
           f"{bandwidth['method']}", flush=True)
     runner, gguf_path = _start_reference(llama_cpp, work, helpers.REFERENCE_PROMPT)
-    reference_ppl = None
+    genai_runner, genai_folder, genai_build_s = _start_ort_genai(
+        ort_genai, work, source, generate_tokenizer(helpers.REFERENCE_PROMPT).input_ids)
+    children = {name: r for name, r in (("llama_cpp", runner), ("ort_genai", genai_runner)) if r is not None}
+    child_ppl = {}
     try:
-        times = time_round_robin(timed, generate_tokenizer, helpers.REFERENCE_PROMPT, reference=runner)
-        if runner is not None and runner.error is None:  # llama.cpp scores the course's texts, same tokens
-            start = time.perf_counter()
-            reference_ppl = runner.perplexity([tokenizer(t).input_ids for t in texts])
-            print(f"[{NAME}] perplexity llama_cpp: {reference_ppl[0]:.3f} over {reference_ppl[1]} tokens "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+        times = time_round_robin(timed, generate_tokenizer, helpers.REFERENCE_PROMPT, references=children)
+        for name, child in children.items():  # each engine scores the course's texts, the same token ids
+            if child.error is None:
+                start = time.perf_counter()
+                child_ppl[name] = child.perplexity([tokenizer(t).input_ids for t in texts])
+                print(f"[{NAME}] perplexity {name}: {child_ppl[name][0]:.3f} over {child_ppl[name][1]} tokens "
+                      f"({time.perf_counter() - start:.0f} s)", flush=True)
     finally:
-        if runner is not None:
-            runner.__exit__(None, None, None)
+        for child in children.values():
+            child.__exit__(None, None, None)
     del timed
     gc.collect()
+    reference_ppl = child_ppl.get("llama_cpp")
+    if genai_runner is not None and genai_runner.error is None:
+        from benchmarks import ort_genai_reference as genai
+
+        summary = genai_runner.summary()
+        ppl, n_tokens = child_ppl.get("ort_genai", (float("nan"), 0))
+        table["ort_genai"] = {"variant": genai.LABEL, "folder": genai_folder, "size_mb": _folder_mb(genai_folder),
+                              "build_s": genai_build_s, "perplexity": ppl, "n_tokens": n_tokens,
+                              "outside_notebook": True,
+                              "step_bytes": onnx_decode_bytes(genai_folder / "model.onnx", context)}
+        times["ort_genai"] = {k: summary[k] for k in ("decode_tok_s", "e2e_tok_s", "prefill_ms")}
+        print(f"[{NAME}] ONNX Runtime GenAI: {summary['decode_tok_s']:.1f} decode tok/s "
+              f"(in-run median {summary['decode_tok_s_in_run']:.1f}); TTFT {summary['ttft_ms']:.1f} ms", flush=True)
     reference = None
     if runner is not None and runner.error is None:
         from benchmarks import llama_cpp_reference as ref
@@ -512,8 +620,8 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = T
         if "step_bytes" in entry:
             entry["bound_ms_per_token"] = 1e3 * entry["step_bytes"] / (bandwidth["gbps"] * 1e9)
             entry["pct_of_bound"] = entry["bound_ms_per_token"] * entry.get("decode_tok_s", float("nan")) / 10
-    eligible = [n for n, e in table.items()  # what the course teaches: not llama.cpp, not the bare loop
-                if n != "llama_cpp" and not e.get("diagnostic") and "speedup" in e and abs(e["delta_ppl_pct"]) <= 100 * PPL_TOLERANCE]
+    eligible = [n for n, e in table.items()  # what the notebook runs: not llama.cpp, GenAI or the bare loop
+                if n != "llama_cpp" and not e.get("outside_notebook") and "speedup" in e and abs(e["delta_ppl_pct"]) <= 100 * PPL_TOLERANCE]
     best = max(eligible, key=lambda n: table[n]["decode_tok_s"])
     frame = pd.DataFrame([
         {"variant": e["variant"], "decode tok/s": e.get("decode_tok_s"), "x PyTorch fp32": e.get("speedup"),
@@ -536,6 +644,14 @@ def main(rebuild: bool = False, work_dir: Path | None = None, spinning: bool = T
           f"x{table[best]['speedup']:.2f} PyTorch float32 (target x{TARGET_SPEEDUP}: {'met' if met else 'NOT met'}), "
           f"{share_text}, perplexity {table[best]['perplexity']:.2f} ({table[best]['delta_ppl_pct']:+.1f}%)",
           flush=True)
+    within = [n for n in table if n != "llama_cpp" and "speedup" in table[n]
+              and abs(table[n]["delta_ppl_pct"]) <= 100 * PPL_TOLERANCE]
+    fastest = max(within, key=lambda n: table[n]["decode_tok_s"])
+    if fastest != best:
+        print(f"[{NAME}] fastest row within {PPL_TOLERANCE:.0%} of float32 perplexity, the notebook's or not: "
+              f"{table[fastest]['variant']}: {table[fastest]['decode_tok_s']:.1f} decode tok/s, "
+              f"{table[fastest].get('pct_of_llama_cpp', float('nan')):.0f}% of llama.cpp, "
+              f"perplexity {table[fastest]['delta_ppl_pct']:+.2f}%", flush=True)
     work.mkdir(parents=True, exist_ok=True)
     frame.to_csv(work / "results.csv", index=False)
     print(f"\n[{NAME}] what stops each timed row (targets: perplexity change <= {PPL_TOLERANCE:.0%}, "
@@ -639,6 +755,7 @@ def plot_frontier(table: dict, path: Path) -> Path:
         ax.axhline(TARGET_SHARE_OF_LLAMA_CPP * table["llama_cpp"]["decode_tok_s"], color="tab:red", linestyle="--",
                    label=f"{TARGET_SHARE_OF_LLAMA_CPP:.0%} of llama.cpp")
     ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(min(-0.5, 1.2 * min(p[0] for p in points.values())), 1.5 * max(p[0] for p in points.values()) + 5)
     ax.set_xlabel("perplexity change vs PyTorch float32 (%, symmetric log scale)")
     ax.set_ylabel("decode tokens/s (batch 1)")
     ax.set_title("speed against quality, same weights, same machine and run")
@@ -675,9 +792,12 @@ def _cli(argv=None) -> int:
     parser.add_argument("--llama-cpp", action=argparse.BooleanOptionalAction, default=True,
                         help="add the llama.cpp reference row (default on; skipped with a message when "
                              "benchmarks/.llama-cpp-venv is not built: bash benchmarks/build_llama_cpp.sh)")
+    parser.add_argument("--ort-genai", action=argparse.BooleanOptionalAction, default=True,
+                        help="add the ONNX Runtime GenAI row (default on; skipped with a message when "
+                             "benchmarks/.ort-genai-venv is not installed: bash benchmarks/build_ort_genai.sh)")
     args = parser.parse_args(argv)
     main(rebuild=args.rebuild, work_dir=args.work_dir, spinning=args.spinning, only=args.only,
-         llama_cpp=args.llama_cpp)
+         llama_cpp=args.llama_cpp, ort_genai=args.ort_genai)
     return 0
 
 

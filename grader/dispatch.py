@@ -80,6 +80,10 @@ def grade_submissions(course_root: Path, pairs: list[tuple[str, str]], workers: 
     ``db_url``: the gradebook (default: the course's sqlite file). ``client``: a Dask client;
     the cluster's workers grade (``grader.cluster.grade_on_cluster``; a sandbox there is
     required unless ``sandbox`` is False) and ``workers`` is ignored.
+
+    From a script of your own with ``workers`` > 1, call it under ``if __name__ == "__main__":``:
+    the worker processes import that script again, and an unguarded call there breaks the pool
+    (``BrokenProcessPool`` for every submission).
     """
     course_root = Path(course_root).resolve()
     pairs = list(pairs)

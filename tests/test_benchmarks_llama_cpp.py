@@ -62,7 +62,7 @@ def test_summarize_uses_the_study_method():
 
 FAKE_CHILD = r'''
 import json, sys
-M = "@@llama_cpp_reference "
+M = "@@reference_child "
 args = json.loads(sys.argv[1])
 print("noise from the library", flush=True)
 print(M + json.dumps({"ready": True, "threads": args["threads"], "prompt_tokens": 7,
@@ -173,6 +173,8 @@ def test_the_study_counts_onnx_bytes_as_the_course_does(tmp_path):
 
 
 class _FakeReference:
+    label = "llama.cpp Q4_1 (reference)"
+
     def __init__(self, fail_on=None):
         self.calls, self.fail_on, self.error = [], fail_on, None
 
@@ -185,16 +187,16 @@ class _FakeReference:
         self.calls.append("round")
 
 
-def test_round_robin_runs_the_reference_once_per_round_and_survives_its_failure(capsys):
-    from benchmarks.quantization_study import time_round_robin
+def test_round_robin_runs_each_child_once_per_round_and_survives_a_failure(capsys, monkeypatch):
+    from benchmarks import quantization_study as study
+
+    monkeypatch.setattr(study, "PAUSE_S", 0.0)
 
     def tokenizer(prompt, return_tensors=None):
         return {}
 
-    good = _FakeReference()
-    assert time_round_robin({}, tokenizer, "p", rounds=3, reference=good) == {}
+    good, bad = _FakeReference(), _FakeReference(fail_on="warmup")
+    assert study.time_round_robin({}, tokenizer, "p", rounds=3, references={"a": good, "b": bad}) == {}
     assert good.calls == ["warmup", "round", "round", "round"] and good.error is None
-    bad = _FakeReference(fail_on="warmup")
-    time_round_robin({}, tokenizer, "p", rounds=3, reference=bad)
     assert bad.calls == ["warmup"] and "exit -11" in bad.error
-    assert "llama.cpp reference row dropped" in capsys.readouterr().out
+    assert "llama.cpp Q4_1 (reference) row dropped" in capsys.readouterr().out
