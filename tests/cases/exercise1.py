@@ -305,6 +305,29 @@ def ablate_cache_and_padding(model, tokenizer, prompts, max_new_tokens, repeats)
     return pd.DataFrame(rows)
 '''
 
+_ALT_PRECISION_SEQUENTIAL = '''
+def run_varied_precision(candidates, device, prompt, max_new_tokens, repeats,
+                         precisions=("float32", "float16", "bfloat16")):
+    """One precision after the other (load, time_repeats, free), not round-robin: still correct."""
+    rows = []
+    for precision in tqdm(list(precisions), desc="precisions"):
+        tok, mdl, model_id, label = load_model_and_tokenizer(candidates, precision, device)
+        runs = time_repeats(mdl, tok, prompt, max_new_tokens, repeats)
+        row = {"requested_precision": precision, "dtype_label": label, "model_id": helpers.model_label(model_id),
+               "device": str(device), "max_new_tokens": int(max_new_tokens), "repeats": int(repeats)}
+        for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):
+            row[key], row[f"{key}_iqr"] = _median_and_iqr(runs, key)
+        rows.append(row)
+        del mdl
+    frame = pd.DataFrame(rows)
+    figure = helpers.plot_bars([f"{r} -> {l}" for r, l in zip(frame["requested_precision"], frame["dtype_label"])],
+                               frame["tokens_per_sec"], yerr=frame["tokens_per_sec_iqr"], y_key="tokens_per_sec",
+                               title=f"{max_new_tokens} new tokens, median of {repeats}")
+    helpers.save_figure(figure, "precision_sweep")
+    plt.show()
+    return frame
+'''
+
 _ALT_BATCHED = '''
 import itertools
 
@@ -873,14 +896,15 @@ CASES = [
     _correct("alt_lengths_numpy", LEN, _ALT_LENGTHS),
     _correct("alt_lengths_interleaved", LEN, _ALT_LENGTHS_INTERLEAVED),
     _correct("alt_precision_interleaved", PR, _ALT_PRECISION_INTERLEAVED),
-    _mistake("precision_prompt_differs", PR, [("time_repeats(mdl, tok, prompt, max_new_tokens, repeats)",
-                                               "time_repeats(mdl, tok, prompt + ' ' + precision, max_new_tokens, repeats)")],
+    _correct("alt_precision_sequential", PR, _ALT_PRECISION_SEQUENTIAL),
+    _mistake("precision_prompt_differs", PR, [("time_generate(mdl, tok, prompt, max_new_tokens, warmup=warmup)",
+                                               "time_generate(mdl, tok, prompt + ' ' + precision, max_new_tokens, warmup=warmup)")],
              ["test_varied_precision_hidden"]),
-    _mistake("precision_max_new_tokens_differs", PR, [("time_repeats(mdl, tok, prompt, max_new_tokens, repeats)",
-                                                       "time_repeats(mdl, tok, prompt, max_new_tokens + len(rows), repeats)")],
+    _mistake("precision_max_new_tokens_differs", PR, [("time_generate(mdl, tok, prompt, max_new_tokens, warmup=warmup)",
+                                                       "time_generate(mdl, tok, prompt, max_new_tokens + len(precision), warmup=warmup)")],
              ["test_varied_precision_hidden"]),
-    _mistake("precision_repeats_ignored", PR, [("time_repeats(mdl, tok, prompt, max_new_tokens, repeats)",
-                                                "time_repeats(mdl, tok, prompt, max_new_tokens, 1)")],
+    _mistake("precision_repeats_ignored", PR, [("for precision, tok, mdl, _, _ in loaded], repeats)",
+                                                "for precision, tok, mdl, _, _ in loaded], 1)")],
              ["test_varied_precision_hidden"]),
     _mistake("precision_label_is_request", PR, [('"dtype_label": label', '"dtype_label": precision')],
              ["test_varied_precision", "test_varied_precision_hidden"]),
