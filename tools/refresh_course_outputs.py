@@ -344,8 +344,9 @@ def key_exercise1(tables: dict, state: dict) -> dict:
 
 KEY_NUMBERS = {"exercise1": key_exercise1, "exercise2": key_exercise2}
 
-# Keys whose values are timings: compared loosely by --check (a factor of two).
-_TIMING = re.compile(r"(_s|_ms|_sec|per_sec|speedup|_x)$")
+# Keys whose values are timings, or follow from a measured speed (the memory bandwidth, the bound it
+# gives, the share of it): compared loosely by --check (a factor of two).
+_TIMING = re.compile(r"(_s|_ms|_sec|per_sec|speedup|_x|_gbps|_per_token|pct_of_bound)$")
 
 
 def _read_tables(artifacts: Path) -> dict:
