@@ -10,7 +10,7 @@ crashed the first decode on the course's build machine; see the script): its own
 not the course's set-up (``.venv/``
 does not have ``llama_cpp``). So the measurement runs in a child process with that venv's Python
 (``CHILD``, below); the course side talks to it over stdin/stdout, one command per line, one JSON
-answer per line. A long-lived child lets the study interleave llama.cpp's rounds with the other
+answer per line (the protocol of ``benchmarks/engine_child.py``, shared with ONNX Runtime GenAI). A long-lived child lets the study interleave llama.cpp's rounds with the other
 variants' round-robin rounds (a burst of load from other processes then hits all rows alike).
 
 Method (the child): ``llama_cpp.Llama(model_path, n_threads=T, n_threads_batch=T, n_ctx=512)``,
@@ -44,14 +44,15 @@ import argparse
 import json
 import math
 import os
-import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import engine_child  # noqa: E402
+from benchmarks.engine_child import (CHILD_LOOP, CHILD_PRELUDE, MARKER, EngineChild,  # noqa: E402,F401
+                                     parse_child_output)
 from helpers.paths import REPO_ROOT  # noqa: E402
 
 VENV = REPO_ROOT / "benchmarks" / ".llama-cpp-venv"
@@ -59,7 +60,6 @@ BUILD_COMMAND = "bash benchmarks/build_llama_cpp.sh"
 LABEL = "llama.cpp Q4_1 (reference)"
 N_CTX = 512
 KV_BYTES_F16 = 2
-MARKER = "@@reference_child "   # prefix of a child's answer lines (the engine may print too)
 DEFAULT_WORK_DIR = REPO_ROOT / "artifacts" / "quantization_study"
 
 
@@ -70,10 +70,7 @@ def venv_dir() -> Path:
 
 def venv_python(venv: Path | None = None) -> Path | None:
     """The venv's interpreter, or None when llama.cpp is not built there (no venv, or no llama_cpp in it)."""
-    venv = Path(venv or venv_dir())
-    python = venv / "bin" / "python"
-    built = any(venv.glob("lib/python*/site-packages/llama_cpp/lib/libllama*"))
-    return python if python.is_file() and built else None
+    return engine_child.venv_python(venv or venv_dir(), "lib/python*/site-packages/llama_cpp/lib/libllama*")
 
 
 def skip_message(venv: Path | None = None) -> str:
@@ -143,21 +140,14 @@ def gguf_decode_bytes(gguf_path, context_tokens: int, batch_size: int = 1,
 # The child (runs in the llama.cpp venv)
 # --------------------------------------------------------------------------
 
-CHILD = r'''
-import json, sys, time
+CHILD = CHILD_PRELUDE + r'''
 import llama_cpp
-
-MARKER = "@@reference_child "
-args = json.loads(sys.argv[1])
-
-def say(obj):
-    sys.stdout.write(MARKER + json.dumps(obj) + "\n")
-    sys.stdout.flush()
 
 threads = int(args["threads"])
 llm = llama_cpp.Llama(model_path=args["gguf"], n_threads=threads, n_threads_batch=threads,
                       n_ctx=int(args["n_ctx"]), seed=0, verbose=False)
 prompt = llm.tokenize(args["prompt"].encode("utf-8"), add_bos=True, special=False)
+scorer = None   # a second context, with logits at every position, made for the first perplexity
 
 def generate(n):
     llm.reset()   # n_tokens = 0: generate() re-evaluates the whole prompt, nothing from cache
@@ -175,164 +165,45 @@ def generate(n):
         raise RuntimeError(f"generated {len(out)} tokens, wanted {n}")
     return first, total, out
 
+def warmup_info(tokens):
+    return {"continuation": llm.detokenize(tokens).decode("utf-8", "replace")}
+
+def logits_of(ids, longest):
+    global scorer
+    if scorer is None or scorer.n_ctx() < longest:
+        scorer = llama_cpp.Llama(model_path=args["gguf"], n_threads=threads, n_threads_batch=threads,
+                                 n_ctx=max(int(args["n_ctx"]), longest), n_batch=max(512, longest),
+                                 logits_all=True, seed=0, verbose=False)
+    scorer.reset()
+    scorer.eval(ids)
+    return np.asarray(scorer.scores[:len(ids) - 1], dtype=np.float64)
+
 say({"ready": True, "llama_cpp_version": llama_cpp.__version__, "threads": threads,
      "system_info": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip(),
      "prompt_tokens": len(prompt), "n_ctx": int(args["n_ctx"])})
-n = int(args["new_tokens"])
-scorer = None
-for line in sys.stdin:
-    command = line.strip()
-    if command == "quit":
-        break
-    if command == "warmup":
-        first, total, out = generate(n)
-        say({"warmup": True, "continuation": llm.detokenize(out).decode("utf-8", "replace"),
-             "tokens": out})
-    elif command == "round":
-        first, total, out = generate(n)
-        _, one, _ = generate(1)
-        say({"ttft_s": first, "full_s": total, "prefill_s": one})
-    elif command.startswith("perplexity "):
-        import numpy as np
-        sequences = json.loads(command[len("perplexity "):])
-        longest = max(len(ids) for ids in sequences)
-        if scorer is None or scorer.n_ctx() < longest:  # a second context, with logits at every position
-            scorer = llama_cpp.Llama(model_path=args["gguf"], n_threads=threads, n_threads_batch=threads,
-                                     n_ctx=max(int(args["n_ctx"]), longest), n_batch=max(512, longest),
-                                     logits_all=True, seed=0, verbose=False)
-        nll, count = 0.0, 0
-        for ids in sequences:
-            scorer.reset()
-            scorer.eval(ids)
-            logits = np.asarray(scorer.scores[:len(ids) - 1], dtype=np.float64)  # position i predicts i + 1
-            top = logits.max(axis=1, keepdims=True)
-            log_z = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
-            nll += float((log_z - logits[np.arange(len(ids) - 1), ids[1:]]).sum())
-            count += len(ids) - 1
-        say({"nll": nll, "tokens": count})
-    else:
-        say({"error": f"unknown command {command!r}"})
-'''
+''' + CHILD_LOOP
 
 
-def parse_child_output(text: str) -> list[dict]:
-    """The JSON answers in the child's output (lines starting with ``MARKER``), in order."""
-    return [json.loads(line[len(MARKER):]) for line in text.splitlines() if line.startswith(MARKER)]
-
-
-class LlamaCppRunner:
-    """The child process: ``with LlamaCppRunner(...) as r: r.warmup(); r.round() ...``; ``r.info`` once loaded.
-
-    The protocol (commands ``warmup``, ``round``, ``perplexity <json>``, ``quit``; answers on ``MARKER``
-    lines) is the engine-neutral part: ``benchmarks/ort_genai_reference.py`` subclasses it."""
+class LlamaCppRunner(EngineChild):
+    """The llama.cpp child: ``with LlamaCppRunner(...) as r: r.warmup(); r.round() ...``; ``r.info`` once loaded."""
 
     label = LABEL
 
     def __init__(self, gguf_path, prompt: str, new_tokens: int, threads: int, python: Path | None = None,
                  n_ctx: int = N_CTX):
-        self.python = python or venv_python()
-        if self.python is None:
+        python = python or venv_python()
+        if python is None:
             raise FileNotFoundError(skip_message())
-        self.args = {"gguf": str(gguf_path), "prompt": prompt, "new_tokens": int(new_tokens),
-                     "threads": int(threads), "n_ctx": int(n_ctx)}
-        self.info: dict = {}
-        self.rounds: list[dict] = []
-        self.error: str | None = None   # set by a caller that gave up on this runner
-        self.proc = None
-
-    def __enter__(self):
-        env = dict(os.environ, OMP_NUM_THREADS=str(self.args["threads"]))
-        self.proc = subprocess.Popen([str(self.python), "-c", self.child_code(), json.dumps(self.args)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env, cwd=str(REPO_ROOT))
-        self.info = self._answer()
-        return self
+        super().__init__(python, {"gguf": str(gguf_path), "prompt": prompt, "new_tokens": int(new_tokens),
+                                  "threads": int(threads), "n_ctx": int(n_ctx)})
 
     def child_code(self) -> str:
-        return CHILD
-
-    def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is None:
-            try:
-                self.proc.stdin.write("quit\n")
-                self.proc.stdin.flush()
-                self.proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-        return False
-
-    def _answer(self) -> dict:
-        while True:
-            line = self.proc.stdout.readline()
-            if not line:
-                err = self.proc.stderr.read()[-2000:] if self.proc.stderr else ""
-                raise RuntimeError(f"the {self.label} child ended (exit {self.proc.wait()}):\n{err}")
-            answers = parse_child_output(line)
-            if answers:
-                if "error" in answers[0]:
-                    raise RuntimeError(f"{self.label} child: {answers[0]['error']}")
-                return answers[0]
-
-    def _ask(self, command: str) -> dict:
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return self._answer()
-
-    def warmup(self) -> dict:
-        answer = self._ask("warmup")
-        self.info["continuation"] = answer.get("continuation")
-        return answer
-
-    def round(self) -> dict:
-        answer = self._ask("round")
-        self.rounds.append(answer)
-        return answer
-
-    def summary(self) -> dict:
-        return summarize(self.rounds, self.args["new_tokens"], self.info, label=self.label)
-
-    def perplexity(self, sequences) -> tuple[float, int]:
-        """Token-weighted perplexity of llama.cpp on these token-id lists (the course's tokenizer's ids:
-        the GGUF has the same vocabulary), every position but the first predicted; and the token count."""
-        sequences = [[int(t) for t in ids] for ids in sequences if len(ids) > 1]
-        if not sequences:
-            raise ValueError("need at least one sequence of 2 or more tokens")
-        answer = self._ask("perplexity " + json.dumps(sequences))
-        return math.exp(answer["nll"] / answer["tokens"]), int(answer["tokens"])
+        return CHILD   # read at start, so that tests can put a stand-in child in its place
 
 
-def _iqr(values) -> float:
-    if len(values) < 2:
-        return 0.0
-    q = statistics.quantiles(sorted(values), n=4, method="inclusive")
-    return q[2] - q[0]
-
-
-def summarize(rounds: list[dict], new_tokens: int, info: dict | None = None, label: str = LABEL) -> dict:
-    """Medians and IQRs of the rounds (``ttft_s``, ``full_s``, ``prefill_s`` each), plus ``info``."""
-    if not rounds:
-        raise ValueError("no timed rounds")
-    n = int(new_tokens)
-    full = [r["full_s"] for r in rounds]
-    prefill = [r["prefill_s"] for r in rounds]
-    ttft = [r["ttft_s"] for r in rounds]
-    in_run = [(n - 1) / (r["full_s"] - r["ttft_s"]) for r in rounds if r["full_s"] > r["ttft_s"]]
-    med_full, med_prefill = statistics.median(full), statistics.median(prefill)
-    out = dict(info or {})
-    out.pop("ready", None)
-    out.update({
-        "label": label, "new_tokens": n, "rounds": len(rounds),
-        "decode_tok_s": (n - 1) / (med_full - med_prefill) if med_full > med_prefill else float("nan"),
-        "decode_tok_s_in_run": statistics.median(in_run) if in_run else float("nan"),
-        "decode_tok_s_in_run_iqr": _iqr(in_run),
-        "e2e_tok_s": n / med_full,
-        "prefill_ms": 1e3 * med_prefill, "prefill_ms_iqr": 1e3 * _iqr(prefill),
-        "ttft_ms": 1e3 * statistics.median(ttft), "ttft_ms_iqr": 1e3 * _iqr(ttft),
-        "full_ms": 1e3 * med_full, "full_ms_iqr": 1e3 * _iqr(full),
-        "raw": rounds,
-    })
-    return out
+def summarize(rounds: list[dict], new_tokens: int, info: dict | None = None) -> dict:
+    """``engine_child.summarize`` with this row's label."""
+    return engine_child.summarize(rounds, new_tokens, info, label=LABEL)
 
 
 def measure(gguf_path, prompt: str, new_tokens: int, rounds: int, threads: int,

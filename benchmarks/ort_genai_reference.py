@@ -17,7 +17,7 @@ Build (``build_model``, run by the study, cached under ``artifacts/quantization_
 block_size=32 accuracy_level=4 is_symmetric=false``, then ``genai_config.json`` gets the study's
 thread count and ``config.json`` is copied beside the model (for the bytes-per-step count).
 
-Method (the child, same commands and answers as ``llama_cpp_reference``): the prompt's token ids
+Method (the child, on the protocol of ``engine_child``, like llama.cpp's): the prompt's token ids
 from the course's tokenizer; greedy search, ``min_length = max_length`` = prompt + N, so exactly
 N new tokens; one round = an N-token generation (TTFT and total) and a 1-token one; decode
 tok/s = (N-1) / (median t_N - median t_1). Perplexity: each text's ids appended in one step, the
@@ -35,7 +35,8 @@ from pathlib import Path
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.llama_cpp_reference import LlamaCppRunner  # noqa: E402
+from benchmarks import engine_child  # noqa: E402
+from benchmarks.engine_child import CHILD_LOOP, CHILD_PRELUDE, EngineChild  # noqa: E402
 from helpers.paths import REPO_ROOT  # noqa: E402
 
 VENV = REPO_ROOT / "benchmarks" / ".ort-genai-venv"
@@ -53,10 +54,7 @@ def venv_dir() -> Path:
 
 def venv_python(venv: Path | None = None) -> Path | None:
     """The venv's interpreter, or None when ONNX Runtime GenAI is not installed there."""
-    venv = Path(venv or venv_dir())
-    python = venv / "bin" / "python"
-    built = any(venv.glob("lib/python*/site-packages/onnxruntime_genai/__init__.py"))
-    return python if python.is_file() and built else None
+    return engine_child.venv_python(venv or venv_dir(), "lib/python*/site-packages/onnxruntime_genai/__init__.py")
 
 
 def skip_message(venv: Path | None = None) -> str:
@@ -92,17 +90,8 @@ def build_model(source_dir: Path, target: Path, threads: int, python: Path | Non
     return target
 
 
-CHILD = r'''
-import json, sys, time
-import numpy as np
+CHILD = CHILD_PRELUDE + r'''
 import onnxruntime_genai as og
-
-MARKER = "@@reference_child "
-args = json.loads(sys.argv[1])
-
-def say(obj):
-    sys.stdout.write(MARKER + json.dumps(obj) + "\n")
-    sys.stdout.flush()
 
 model = og.Model(args["model_dir"])
 prompt = [int(t) for t in args["prompt_ids"]]
@@ -121,58 +110,32 @@ def generate(n):
             first = time.perf_counter() - start
     return first, time.perf_counter() - start, out
 
+def warmup_info(tokens):
+    return {}
+
+def logits_of(ids, longest):
+    params = og.GeneratorParams(model)
+    params.set_search_options(do_sample=False, max_length=len(ids) + 1)
+    generator = og.Generator(model, params)
+    generator.append_tokens(ids)   # one forward pass over the text; the logits of every position
+    return np.asarray(generator.get_output("logits"), dtype=np.float64)[0][:-1]
+
 say({"ready": True, "onnxruntime_genai_version": og.__version__, "threads": int(args["threads"]),
      "prompt_tokens": len(prompt)})
-n = int(args["new_tokens"])
-for line in sys.stdin:
-    command = line.strip()
-    if command == "quit":
-        break
-    if command == "warmup":
-        first, total, out = generate(n)
-        say({"warmup": True, "tokens": out})
-    elif command == "round":
-        first, total, out = generate(n)
-        _, one, _ = generate(1)
-        say({"ttft_s": first, "full_s": total, "prefill_s": one})
-    elif command.startswith("perplexity "):
-        nll, count = 0.0, 0
-        for ids in json.loads(command[len("perplexity "):]):
-            params = og.GeneratorParams(model)
-            params.set_search_options(do_sample=False, max_length=len(ids) + 1)
-            generator = og.Generator(model, params)
-            generator.append_tokens(ids)
-            logits = np.asarray(generator.get_output("logits"), dtype=np.float64)[0]
-            if logits.shape[0] != len(ids):
-                say({"error": f"logits for {logits.shape[0]} positions, expected {len(ids)}"})
-                break
-            logits = logits[:-1]  # position i predicts i + 1
-            top = logits.max(axis=1, keepdims=True)
-            log_z = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
-            nll += float((log_z - logits[np.arange(len(ids) - 1), ids[1:]]).sum())
-            count += len(ids) - 1
-        else:
-            say({"nll": nll, "tokens": count})
-    else:
-        say({"error": f"unknown command {command!r}"})
-'''
+''' + CHILD_LOOP
 
 
-class OrtGenaiRunner(LlamaCppRunner):
-    """The GenAI child, with the llama.cpp runner's protocol: warmup, round, perplexity, summary."""
+class OrtGenaiRunner(EngineChild):
+    """The GenAI child, on the protocol of ``engine_child``: warmup, round, perplexity, summary."""
 
     label = LABEL
 
     def __init__(self, model_dir, prompt_ids, new_tokens: int, threads: int, python: Path | None = None):
-        self.python = python or venv_python()
-        if self.python is None:
+        python = python or venv_python()
+        if python is None:
             raise FileNotFoundError(skip_message())
-        self.args = {"model_dir": str(model_dir), "prompt_ids": [int(t) for t in prompt_ids],
-                     "new_tokens": int(new_tokens), "threads": int(threads)}
-        self.info: dict = {}
-        self.rounds: list[dict] = []
-        self.error: str | None = None
-        self.proc = None
+        super().__init__(python, {"model_dir": str(model_dir), "prompt_ids": [int(t) for t in prompt_ids],
+                                  "new_tokens": int(new_tokens), "threads": int(threads)})
 
     def child_code(self) -> str:
-        return CHILD
+        return CHILD   # read at start, so that tests can put a stand-in child in its place

@@ -82,26 +82,7 @@ def test_bare_loop_decodes_what_generate_decodes(tiny_dir, tmp_path):
         loop.generate(input_ids=torch.ones((2, 3), dtype=torch.long), max_new_tokens=1)
 
 
-def _one_matmul(folder, weight):
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    from helpers import quantization as q
-
-    k, n = weight.shape
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["X", "W"], ["Y"], name="/model/layers.0/mlp/up_proj/MatMul")], "one_matmul",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["rows", k])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["rows", n])],
-        [numpy_helper.from_array(weight.astype(np.float32), "W")])
-    folder.mkdir(parents=True)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9),
-              str(folder / q.ONNX_FILE))
-    return folder
-
-
-def test_four_bit_on_source_grid_gives_q4_1_weights_back_exactly(tmp_path):
+def test_four_bit_on_source_grid_gives_q4_1_weights_back_exactly(tmp_path, one_matmul_model):
     """Blocks of 32 on Q4_1 grids (own step, own float minimum, not a whole number of steps from
     zero): the float zero point gives every weight back, where ONNX Runtime's integer zero point
     rounds them again; weights off such a grid are refused."""
@@ -118,7 +99,7 @@ def test_four_bit_on_source_grid_gives_q4_1_weights_back_exactly(tmp_path):
             step, minimum = rng.uniform(0.005, 0.05), rng.uniform(-0.4, -0.1)
             codes = rng.permutation(np.tile(np.arange(16), 2))  # every level used
             weight[start:start + 32, column] = minimum + step * codes
-    source = _one_matmul(tmp_path / "fp32", weight)
+    source = one_matmul_model(tmp_path / "fp32", weight)
     identity = {"X": np.eye(k, dtype=np.float32)}  # identity in: the weights out
 
     def rebuilt(folder):
@@ -132,4 +113,4 @@ def test_four_bit_on_source_grid_gives_q4_1_weights_back_exactly(tmp_path):
 
     off_grid = weight + rng.normal(0, 1e-3, weight.shape).astype(np.float32)
     with pytest.raises(ValueError, match="not on a 16-level grid"):
-        study.four_bit_on_source_grid(q, _one_matmul(tmp_path / "off", off_grid), tmp_path / "off_grid")
+        study.four_bit_on_source_grid(q, one_matmul_model(tmp_path / "off", off_grid), tmp_path / "off_grid")

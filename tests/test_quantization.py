@@ -483,23 +483,7 @@ def test_weight_only_can_quantize_the_tied_output_layer(onnx_dir, tmp_path, prom
     assert diff < 0.05 * reference.abs().max().item(), f"logits moved by {diff:.4f}"
 
 
-def _one_matmul_model(folder: Path, weight: np.ndarray) -> Path:
-    """A folder with ``model.onnx`` computing ``Y = X @ weight`` (weight ``[K, N]``, a constant)."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    k, n = weight.shape
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["X", "W"], ["Y"], name="/model/layers.0/mlp/up_proj/MatMul")], "one_matmul",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["rows", k])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["rows", n])],
-        [numpy_helper.from_array(weight.astype(np.float32), "W")])
-    folder.mkdir(parents=True)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9),
-              str(folder / q.ONNX_FILE))
-    return folder
-
-
-def test_weight_only_4bit_reproduces_a_4bit_grid_only_when_its_offset_is_whole_steps(tmp_path):
+def test_weight_only_4bit_reproduces_a_4bit_grid_only_when_its_offset_is_whole_steps(tmp_path, one_matmul_model):
     """Weights already on a Q4_1-like grid (16 evenly spaced values per block of 32, as in the
     embedded model, converted from a Q4_1 GGUF) come back exactly from 4-bit MatMulNBits only when
     the grid's minimum is a whole number of steps from zero: its zero point is an integer. With
@@ -513,7 +497,7 @@ def test_weight_only_4bit_reproduces_a_4bit_grid_only_when_its_offset_is_whole_s
     errors = {}
     for offset in (7.0, 7.4):  # minimum = -offset steps: whole, then fractional
         weight = np.stack([(c - offset) * step for c in columns], axis=1)  # [K=32, N=4], one block per column
-        source = _one_matmul_model(tmp_path / f"fp32_{offset}", weight)
+        source = one_matmul_model(tmp_path / f"fp32_{offset}", weight)
         for bits in (4, 8):
             out = q.weight_only_int8(source, tmp_path / f"wo{bits}_{offset}", bits=bits, block_size=32)
             session = ort.InferenceSession(str(out / q.ONNX_FILE), providers=["CPUExecutionProvider"])
