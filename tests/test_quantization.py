@@ -6,6 +6,7 @@ two cores.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from pathlib import Path
@@ -119,6 +120,7 @@ def test_ort_generate_runs_torch_on_one_thread_and_restores_it(onnx_dir, prompt)
     seen = []
     forward = model.forward
 
+    @functools.wraps(forward)  # keeps forward's signature, which generate inspects to validate its arguments
     def recording_forward(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return forward(*args, **kwargs)
