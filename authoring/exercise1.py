@@ -3072,6 +3072,9 @@ assert _checked == 5
 #    `nn.Linear` layers round their weights per output channel to int8 and each input tensor to
 #    uint8, as `quantize_dynamic` does, then multiply in float32: the quality of INT8 without its
 #    speed, a few seconds per layer type. Read `hq.fake_quantize_activation_uint8`: four lines.
+#    Every variant stays loaded until all are built; then they are timed taking turns
+#    (`time_round_robin`, one warm-up each), so that a busy minute on the machine slows them all
+#    alike, and then each one's perplexity is measured.
 # 3. one table (`build_results_table`), saved as `artifacts/results.csv`, plus a chart; with the
 #    memory-bandwidth bound of each variant (Part B7: `bound_ms_per_token`, `pct_of_bound`, the
 #    chart `memory_bound`, and the same for the batch sizes of Part B3 when you ran it);
@@ -3138,52 +3141,66 @@ def run_quantization_exercise(model, tokenizer, model_id, device=DEVICE, profile
             print(f"  (no memory bound for {variant}: {type(error).__name__} {error})")
             return None
 
-    def measure(variant, mdl, backend, dev, size_mb=float("nan")):
-        runs = time_repeats(mdl, tokenizer, gen["prompt"], gen["max_new_tokens"], profile.repeats)
-        row = {"variant": variant, "model_id": helpers.model_label(model_id), "device": str(dev),
-               "dtype_or_backend": backend,
-               "size_mb": size_mb}
-        for key in ("tokens_per_sec", "total_latency_s", "avg_latency_per_token_ms"):
-            row[key] = helpers.summarize([r[key] for r in runs])["median"]
-        row["ppx"] = compare_perplexity({variant: mdl}, tokenizer, texts, profile.eval_batch_size)[variant]["ppx"]
-        print(f"  {variant:<32} {row['tokens_per_sec']:7.1f} tok/s   perplexity {row['ppx']:10.2f}")
-        if str(dev).startswith("cuda"):  # the bandwidth below is the CPU's
-            print(f"  (no memory bound for {variant}: it ran on the GPU, the bandwidth measured is the CPU's)")
-            return row
-        source = mdl if isinstance(mdl, torch.nn.Module) else Path(mdl.path)  # an ONNX Runtime model: its file
-        found = bytes_of(variant, source, context_tokens=context)
-        if found is not None:
-            step_bytes[variant] = found
-        return row
+    arms = []  # (variant, model, backend, device, size in MB): every variant is loaded, then they take turns
+
+    def add(variant, mdl, backend, dev, size_mb=float("nan")):
+        arms.append((variant, mdl, backend, dev, size_mb))
+
+    def timed_run(mdl, warmup):
+        # PyTorch and every ONNX Runtime session have thread pools of their own, whose threads keep
+        # spinning for a moment after their work: a short idle pause lets the previous variant's threads
+        # go quiet before this one's clock starts (without it, quantized variants ran up to a sixth slower
+        # here: 12% in a recorded run of this study, 17% for llama.cpp in benchmarks/quantization_study.py).
+        time.sleep(0.2)
+        return time_generate(mdl, tokenizer, gen["prompt"], gen["max_new_tokens"], warmup=warmup)
+
+    def measure_all():
+        """Time every variant, taking turns (time_round_robin), then its perplexity and bytes per step."""
+        runs_per_arm = time_round_robin([lambda warmup, mdl=arm[1]: timed_run(mdl, warmup) for arm in arms],
+                                        profile.repeats)
+        rows = []
+        for (variant, mdl, backend, dev, size_mb), runs in zip(arms, runs_per_arm):
+            row = {"variant": variant, "model_id": helpers.model_label(model_id), "device": str(dev),
+                   "dtype_or_backend": backend, "size_mb": size_mb}
+            for key in ("tokens_per_sec", "total_latency_s", "avg_latency_per_token_ms"):
+                row[key] = helpers.summarize([r[key] for r in runs])["median"]
+            row["ppx"] = compare_perplexity({variant: mdl}, tokenizer, texts, profile.eval_batch_size)[variant]["ppx"]
+            print(f"  {variant:<32} {row['tokens_per_sec']:7.1f} tok/s   perplexity {row['ppx']:10.2f}")
+            rows.append(row)
+            if str(dev).startswith("cuda"):  # the bandwidth below is the CPU's
+                print(f"  (no memory bound for {variant}: it ran on the GPU, the bandwidth measured is the CPU's)")
+                continue
+            source = mdl if isinstance(mdl, torch.nn.Module) else Path(mdl.path)  # an ONNX Runtime model: its file
+            found = bytes_of(variant, source, context_tokens=context)
+            if found is not None:
+                step_bytes[variant] = found
+        arms.clear()  # the ONNX Runtime sessions are freed with the list
+        return rows
 
     print(f"== baseline and variants: {gen['max_new_tokens']} new tokens, greedy, batch 1, "
-          f"median of {profile.repeats}; perplexity on {len(texts)} texts ==")
+          f"median of {profile.repeats}, the variants taking turns; perplexity on {len(texts)} texts ==")
     model_dir = helpers.local_model_dir(model_id)  # the weights `model` came from (a hub id: its cached copy)
     baseline_size = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
-    rows = [measure("pytorch float32", model, DTYPE_LABEL, device, baseline_size)]
-    lap("baseline")
+    add("pytorch float32", model, DTYPE_LABEL, device, baseline_size)
 
     work_dir = Path(work_dir)
     onnx_dir = hq.export_onnx(str(model_dir), work_dir / "onnx_float32", num_threads=NUM_THREADS)
-    ort_float = hq.load_ort(onnx_dir, num_threads=NUM_THREADS)
-    rows.append(measure("onnxruntime float32", ort_float, "onnxruntime float32", "cpu",
-                        hq.dir_size_mb(onnx_dir / hq.ONNX_FILE)))
-    lap("onnx export + float32")
+    add("onnxruntime float32", hq.load_ort(onnx_dir, num_threads=NUM_THREADS), "onnxruntime float32", "cpu",
+        hq.dir_size_mb(onnx_dir / hq.ONNX_FILE))
+    lap("onnx export")
 
     variants = profile.quantization_variants
     if "dynamic" in variants:
         mdl, info = run_static_ptq_optimum(model_dir, work_dir, "dynamic")
-        rows.append(measure("int8 dynamic, all MatMuls", mdl, "onnxruntime int8 dynamic", "cpu",
-                            hq.dir_size_mb(Path(mdl.path))))
-        del mdl
+        add("int8 dynamic, all MatMuls", mdl, "onnxruntime int8 dynamic", "cpu", hq.dir_size_mb(Path(mdl.path)))
         lap("dynamic int8")
     if "weight_only" in variants:
         # accuracy_level=4 (int8 compute): on CPUs with VNNI/AMX the default float compute of the
         # 8-bit kernel can be slower than float32; the output layer is a fifth of the weights.
         wo_dir = hq.weight_only_int8(onnx_dir, work_dir / "weight_only_int8_acc4_head", bits=8, block_size=32,
                                      accuracy_level=4, quantize_lm_head=True)
-        rows.append(measure("int8 weight-only (MatMulNBits)", hq.load_ort(wo_dir, num_threads=NUM_THREADS),
-                            "onnxruntime int8 weight-only", "cpu", hq.dir_size_mb(wo_dir / hq.ONNX_FILE)))
+        add("int8 weight-only (MatMulNBits)", hq.load_ort(wo_dir, num_threads=NUM_THREADS),
+            "onnxruntime int8 weight-only", "cpu", hq.dir_size_mb(wo_dir / hq.ONNX_FILE))
         lap("weight-only int8")
     sensitivity, static_groups = None, list(hq.PROJECTION_GROUPS)
     if "sensitivity" in variants:
@@ -3209,23 +3226,24 @@ def run_quantization_exercise(model, tokenizer, model_id, device=DEVICE, profile
         static_groups = [r.quantized_group for r in sensitivity.itertuples()
                          if r.perplexity_change_pct <= 100 * PERPLEXITY_TOLERANCE]
         lap("sensitivity sweep")
-    del ort_float
     if "static" in variants and static_groups:
         calibration = list(hq.CALIBRATION_TEXTS[:4])  # kept apart from the perplexity texts
         mdl, info = run_static_ptq_optimum(model_dir, work_dir, "static", calibration_texts=calibration,
                                            groups=static_groups)
         kept = [g for g in hq.PROJECTION_GROUPS if g not in static_groups]
         name = "int8 static, projections" + (f" except {', '.join(kept)}" if kept else "")
-        rows.append(measure(name, mdl, "onnxruntime int8 static (minmax)", "cpu", hq.dir_size_mb(Path(mdl.path))))
-        del mdl
+        add(name, mdl, "onnxruntime int8 static (minmax)", "cpu", hq.dir_size_mb(Path(mdl.path)))
         lap("static int8")
     if "weight_only_4bit" in variants:
         # 4 bits, block 32, asymmetric, output layer in float32, the kernel's default float compute
         # (accuracy_level=4 was slower for 4 bits here: benchmarks/quantization_study.py).
         w4_dir = hq.weight_only_int8(onnx_dir, work_dir / "weight_only_int4", bits=4, block_size=32)
-        rows.append(measure("int4 weight-only (MatMulNBits)", hq.load_ort(w4_dir, num_threads=NUM_THREADS),
-                            "onnxruntime int4 weight-only", "cpu", hq.dir_size_mb(w4_dir / hq.ONNX_FILE)))
+        add("int4 weight-only (MatMulNBits)", hq.load_ort(w4_dir, num_threads=NUM_THREADS),
+            "onnxruntime int4 weight-only", "cpu", hq.dir_size_mb(w4_dir / hq.ONNX_FILE))
         lap("weight-only int4")
+    print(f"\ntiming {len(arms)} variants, taking turns ({profile.repeats} rounds), then their perplexity:")
+    rows = measure_all()
+    lap("timing and perplexity")
 
     table = build_results_table(rows)
     # Part B7: how close each variant comes to bytes read per step / memory bandwidth.
