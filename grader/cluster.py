@@ -457,6 +457,9 @@ def grade_on_cluster(course_root: Path, pairs: list[tuple[str, str]], client, *,
                     f"{student}/{assignment} goes to another")
                 waiting.insert(0, index)
             except Exception as error:     # KilledWorker: the submission took down every worker it met
+                if not _scheduler_alive(client):  # or the result was lost with the scheduler: not the student's
+                    raise SchedulerLost(f"the scheduler went away while {student}/{assignment} came back "
+                                        f"({type(error).__name__}: {error})") from None
                 finish(index, GradeRow(student=student, assignment=assignment, status="not graded",
                                        reason=f"not graded on the cluster: {type(error).__name__}: {error}"))
             else:
