@@ -32,11 +32,12 @@ from helpers.paths import REPO_ROOT
 
 MARKER = "@@reference_child "   # prefix of a child's answer lines
 
-CHILD_PRELUDE = r'''
+CHILD_PRELUDE = f"""
 import json, sys, time
 import numpy as np
 
-MARKER = "@@reference_child "
+MARKER = {MARKER!r}
+""" + r'''
 args = json.loads(sys.argv[1])
 
 def say(obj):
