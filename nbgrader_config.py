@@ -15,6 +15,12 @@ COURSE_ROOT = os.path.dirname(os.path.abspath(__file__))
 if COURSE_ROOT not in sys.path:
     sys.path.append(COURSE_ROOT)
 
+# `.venv/bin/nbgrader ...` works without an activated venv: nbgrader starts the venv's `alembic`
+# to create a gradebook, so its bin/ goes on PATH.
+from grader.gradebook import _venv_bin_on_path  # noqa: E402
+
+_venv_bin_on_path()
+
 c.CourseDirectory.course_id = "llm-generation-perf"
 c.CourseDirectory.root = COURSE_ROOT
 # One sqlite gradebook at the course root by default. sqlite is not safe for several graders
@@ -112,9 +118,19 @@ c.HTMLExporter.extra_template_basedirs = [
 # (a lazy value) and logs "Formgrader config is not serializable" on every page: turn the panel off.
 c.FormgradeExtension.debug = False
 
+# Every door grades the same way (grader/every_door.py): the Formgrader's autograde button,
+# `nbgrader autograde` and `python -m grader` run each submission's kernel in the sandbox, after
+# the assignment's own solution has passed the solution check, and score no environment fault.
+from grader.every_door import AUTOGRADE_PREPROCESSORS  # noqa: E402
+
+c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
+
 # The sandbox around every autograded kernel (grader/sandbox.py; what it stops and what it
 # cannot: course/grading_security.md). These are its defaults, written out to be easy to
 # find and change. A submission that reaches a limit is stopped and graded on what ran.
+# Where the sandbox cannot start, every door refuses to grade. The one way around it, for
+# trusted code only, runs student code with YOUR rights (solutions, hidden tests, gradebook):
+# c.Sandbox.unsafe_grade_without_sandbox = True
 c.Sandbox.memory_limit_mb = 6144     # per process (address space) and, with cgroups, in total
 c.Sandbox.max_processes = 128        # processes and threads together (cgroup; RLIMIT_NPROC for non-root)
 c.Sandbox.max_file_size_mb = 256     # largest file a submission may write

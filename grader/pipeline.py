@@ -97,23 +97,19 @@ def make_api(course_root: Path, overrides: dict | None = None, sandbox: bool = F
     config = load_config(course_root, overrides, db_url)
     for name, value in coursedir_settings.items():
         setattr(config.CourseDirectory, name, value)
+    from grader import every_door
+
+    # The same preprocessors as every other door (grader/every_door.py), whatever the course copy's
+    # config says; this command checks solutions once per run and reports environment faults itself.
+    config.Autograde.autograde_preprocessors = list(every_door.AUTOGRADE_PREPROCESSORS)
+    config.GradingGate.solution_check = False
+    config.RefuseEnvironmentFault.enabled = False
+    config.Sandbox.unsafe_grade_without_sandbox = not sandbox
     if sandbox:
-        from nbgrader.converters import Autograde
-        from nbgrader.preprocessors import Execute
-
-        from grader.sandbox import SandboxedExecute
-
-        default = Autograde.class_traits()["autograde_preprocessors"].default()
-        config.Autograde.autograde_preprocessors = [SandboxedExecute if p is Execute else p for p in default]
         if sandbox_reports is not None:
             config.SandboxedExecute.reports = sandbox_reports
         if kernel_threads and "kernel_threads" not in config.Sandbox:
             config.Sandbox.kernel_threads = kernel_threads
-    else:
-        from grader.sandbox import IPCKernelManager
-
-        # IPC sockets in a private folder rather than localhost TCP ports.
-        config.Execute.kernel_manager_class = IPCKernelManager
     coursedir = CourseDirectory(config=config)
     return NbGraderAPI(coursedir=coursedir, config=config)
 

@@ -92,6 +92,11 @@ class Sandbox(Configurable):
         "Environment variables passed from the grader to the kernel; everything else is cleared.")
     ).tag(config=True)
     use_cgroups = Bool(True, help="Add a cgroup memory/process cap when the grader may create cgroups.").tag(config=True)
+    unsafe_grade_without_sandbox = Bool(False, help=(
+        "UNSAFE: run every submission's kernel with the grader's own rights, outside the sandbox, where "
+        "it can read solutions, hidden tests and the gradebook. For trusted code only (python -m grader "
+        "--sandbox off sets it). Every grading door refuses to grade where the sandbox cannot start "
+        "unless this is set.")).tag(config=True)
     kernel_threads = Integer(0, help=(
         "Math-library threads of each kernel (OMP_NUM_THREADS, MKL_NUM_THREADS); 0: the cores the grader "
         "may use. Parallel grading gives each kernel its share of the cores.")).tag(config=True)
@@ -710,8 +715,12 @@ class SandboxedExecute(Execute):
         "Where each notebook's SandboxReport goes, by notebook name (set per grading call).")).tag(config=True)
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(**kwargs)
+        configured = any("kernel_manager_class" in self.config.get(klass.__name__, {}) for klass in type(self).mro())
+        if "kernel_manager_class" not in kwargs and not configured:
+            # The one way out of the sandbox is the loudly named option (grader/every_door.py).
+            unsafe = Sandbox(config=self.config).unsafe_grade_without_sandbox
+            self.kernel_manager_class = IPCKernelManager if unsafe else SandboxedKernelManager
 
     def create_kernel_manager(self):
         # nbclient forgets its kernel manager at clean-up; the report still needs it.
