@@ -101,6 +101,7 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbgrader.preprocessors.ClearMarkScheme",
     "grader.hidden_tests.HideTestCode",
+    "grader.feedback_math.MathToMathML",      # formulas drawn offline, no MathJax from a CDN
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 

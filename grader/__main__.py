@@ -3,7 +3,7 @@
     python -m grader                    # everything under source/ and submitted/
     python -m grader --assignment exercise2 --student alice
     python -m grader --workers 1        # one submission at a time
-    python -m grader --sandbox off      # trusted code only: no sandbox
+    python -m grader --sandbox off      # trusted code only: no sandbox (default: refuse without one)
     python -m grader --scheduler tcp://head:8786       # on a Dask cluster (grader/cluster.py)
     python -m grader --db-url postgresql://user@host/course   # the gradebook in PostgreSQL
 
@@ -20,9 +20,10 @@ the gradebook (``grader/roster.py``); (3) ``grades.csv`` (one
 ``points:<test>`` column per test) written, with ``grades_canvas.csv`` and ``grades_moodle.csv``
 for an LMS import, and a table printed. Submissions are graded in parallel, as many at
 once as there are cores (gradebook writes take turns), each kernel inside
-the sandbox of ``grader/sandbox.py`` where bubblewrap works; without it the
-command grades unsandboxed and says so loudly (see
-``course/grading_security.md``). A submission that cannot be graded is reported
+the sandbox of ``grader/sandbox.py``, as through every other grading door
+(``grader/every_door.py``); where the sandbox cannot start the command refuses
+(exit status 5, nothing written) unless ``--sandbox off`` or ``auto`` says otherwise
+(see ``course/grading_security.md``). A submission that cannot be graded is reported
 with its reason and the others still run; running again gives the same
 scores, because nbgrader updates the gradebook rows of a re-graded
 submission in place.
@@ -135,10 +136,11 @@ def run(argv=None) -> tuple[int, list[reports.GradeRow]]:
     parser.add_argument("--workers", type=int, default=None,
                         help="submissions graded at once (default: the cores this process may use, "
                              "fewer if memory is short)")
-    parser.add_argument("--sandbox", choices=["auto", "on", "off"], default="auto",
-                        help="auto (default): sandbox every kernel where bubblewrap works, warn loudly "
-                             "where it does not; on: refuse to grade without it; off: no sandbox. "
-                             "On a cluster (--scheduler) auto means on")
+    parser.add_argument("--sandbox", choices=["on", "auto", "off"], default="on",
+                        help="on (default, as every other grading door): sandbox every kernel, refuse to "
+                             "grade (exit status 5) where the sandbox cannot start; auto: sandbox where "
+                             "bubblewrap works, else grade unsandboxed with a loud warning; off: no sandbox "
+                             "(student code runs with your rights). On a cluster (--scheduler) auto means on")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="grade on the workers of this Dask scheduler (e.g. tcp://head:8786) instead of "
                              "this machine; start workers with `python -m grader.worker ADDRESS`")
@@ -200,6 +202,10 @@ def run(argv=None) -> tuple[int, list[reports.GradeRow]]:
 
         reason = "" if mode is False else sandbox_module.unavailable_reason()
         _announce_sandbox(mode, reason)
+        if mode is True and reason:
+            print("[grade] REFUSING TO GRADE: nothing was graded or written. Install bubblewrap (`make setup` "
+                  "as root does), or grade trusted submissions only with --sandbox off", file=sys.stderr)
+            return 5, []
         sandbox = pipeline.resolve_sandbox(mode, reason)    # decided once, passed down to every grading step
     try:
         return _grade(args, root, assignments, roster, sandbox, db_url, client, started)

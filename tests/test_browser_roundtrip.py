@@ -145,13 +145,36 @@ def _digest(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+# A student's own note with a formula: the feedback page must draw it with no network.
+STUDENT_NOTE = "My reading: perplexity is $\\mathrm{PPL} = e^{L}$, where $$L = -\\frac{1}{N}\\sum_{t=1}^{N} \\log p_t$$"
+
+
 def _mistaken_submission():
-    """alice's complete Exercise 2 with one planted mistake that the visible tests let through."""
+    """alice's complete Exercise 2 with one planted mistake that the visible tests let through,
+    and a markdown note of the student's own with maths in it."""
     from tests.cases.exercise2 import CASES
 
     case = next(c for c in CASES if c["name"] == MISTAKE)
     alice = nbformat.read(REPO_ROOT / "submitted" / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    return with_cell_replaced(alice, case["cell"], case["source"]), case
+    submission = with_cell_replaced(alice, case["cell"], case["source"])
+    submission.cells.append(nbformat.v4.new_markdown_cell(STUDENT_NOTE))
+    return submission, case
+
+
+def _block_outside_requests(context) -> list[str]:
+    """Every request that would leave this machine is refused and recorded (loopback and files pass)."""
+    outside: list[str] = []
+
+    def route(route):
+        url = route.request.url
+        if url.startswith(("file:", "data:", "blob:", "http://127.0.0.1", "ws://127.0.0.1", "http://localhost")):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    context.route("**/*", route)
+    return outside
 
 
 def test_round_trip_through_formgrader_and_assignment_list(tmp_path, request):
@@ -177,6 +200,7 @@ def test_round_trip_through_formgrader_and_assignment_list(tmp_path, request):
         browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         context.set_default_timeout(STEP_TIMEOUT_MS)
+        outside = _block_outside_requests(context)
         errors = []
         teacher, learner = context.new_page(), context.new_page()
         for page in (teacher, learner):
@@ -299,6 +323,19 @@ def test_round_trip_through_formgrader_and_assignment_list(tmp_path, request):
 
             secrets = hidden_tests.notebook_secrets(course.root, ASSIGNMENT, ASSIGNMENT)
             assert hidden_tests.leaked_lines(pages[0].read_text(), secrets) == []
+
+            # 11. The page opened from its file, offline: the student's formulas are drawn (MathML),
+            # no TeX is left, and no page of the trip asked for anything beyond this machine.
+            steps.start("feedback-page-from-file")
+            reader.goto(pages[0].resolve().as_uri())
+            formulas = reader.locator("math")
+            assert formulas.count() == 2, reader.content()[:2000]
+            for index in range(2):
+                box = formulas.nth(index).bounding_box()
+                assert box and box["width"] > 10 and box["height"] > 5, box
+            assert "\\frac" not in reader.locator("body").inner_text()
+            steps.done(reader, full_page=False)
+            assert outside == [], outside
         except BaseException:
             for name, page in (("instructor", teacher), ("student", learner)):
                 page.screenshot(path=str(SCREENSHOT_DIR / f"failure-{name}.png"), full_page=True)
