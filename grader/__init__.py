@@ -3,6 +3,8 @@
 ``python -m grader`` is the command (``grader/__main__.py``). One module per concern:
 
 - ``pipeline``: nbgrader's API on a course, release, one submission's autograde and feedback
+- ``every_door``: the autograde steps every door runs (``nbgrader_config.py`` names them): refuse
+  without a sandbox, the solution check first, no score for an environment fault
 - ``dispatch``: many submissions at once, in worker processes here or on a Dask cluster
 - ``cluster``: one submission graded on a cluster worker and written back here;
   ``worker``: ``python -m grader.worker SCHEDULER`` starts a machine's grading workers
@@ -13,7 +15,8 @@
 - ``reports``: the result rows (``GradeRow``), ``grades.csv``, the printed table
 - ``sandbox``: the bubblewrap sandbox and limits around every autograded kernel
 - ``tamper_review``: the grader-side static review of the student's own cells
-- ``hidden_tests``, ``duplicate_cells``: nbgrader preprocessors (named in nbgrader_config.py)
+- ``hidden_tests``, ``duplicate_cells``, ``feedback_math``: nbgrader preprocessors (named in
+  nbgrader_config.py; the last writes feedback formulas as MathML)
 - ``solution_check``: each assignment's own solution graded first
 - ``roster``: students.csv into the gradebook, the LMS exports
 
