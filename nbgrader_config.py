@@ -104,6 +104,8 @@ c.GenerateFeedback.preprocessors = [
     "grader.feedback_math.MathToMathML",      # formulas drawn offline, no MathJax from a CDN
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+# ...and a page in which a hidden-test line is still found is deleted before anyone can release it.
+c.GenerateFeedback.post_convert_hook = "grader.every_door.withhold_leaking_feedback"
 
 # Pages the Formgrader and feedback render take MathJax from the Jupyter server when offline
 # (tools/templates/classic/mathjax.html.j2, served by jupyter-server-mathjax). Template folders

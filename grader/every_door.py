@@ -17,9 +17,12 @@ so whichever door a grader uses, a submission is graded the same way:
   (a missing model, a broken install) before nbgrader saves a score, and removes the
   submission's gradebook rows: an environment fault is never a student's score.
 
-``python -m grader`` checks every solution once per run before grading and reads environment
-faults itself (to report them in its table), so ``grader.pipeline.make_api`` turns those two
-steps off for the submissions it grades; the sandbox and the scores are the same.
+Feedback, whichever door makes it, goes through ``withhold_leaking_feedback`` (GenerateFeedback's
+post-convert hook): a page in which a line of hidden-test code is still found is deleted.
+
+``python -m grader`` checks every solution once per run before grading, and reads environment
+faults and leaking pages itself (to report them in its table), so ``grader.pipeline.make_api``
+turns those steps off for the submissions it grades; the sandbox and the scores are the same.
 
 Grading without the sandbox takes one explicit, loudly named option,
 ``c.Sandbox.unsafe_grade_without_sandbox = True`` (``python -m grader --sandbox off`` sets it):
@@ -122,6 +125,32 @@ class RefuseEnvironmentFault(NbGraderPreprocessor):
                 f"environment fault, not the submission's: {fault}. {meta.get('student')}'s submission was not "
                 "scored; fix the grading environment (`make setup`) and grade again")
         return nb, resources
+
+
+def withhold_leaking_feedback(assignment=None, student=None, notebooks=(), **_) -> None:
+    """GenerateFeedback's post-convert hook, for every door (the Formgrader's *Generate Feedback*,
+    ``nbgrader generate_feedback``): a page of this submission in which a line of hidden-test code
+    is still found is deleted, so *Release Feedback* cannot send it. nbgrader calls it with the
+    autograded notebooks' paths (``<course>/autograded/<student>/<assignment>/<name>.ipynb``) and
+    swallows what it raises: any failure to check deletes the page instead (fail closed)."""
+    import logging
+
+    from grader import hidden_tests, pipeline
+
+    log = logging.getLogger("grader.every_door")
+    for notebook in map(Path, notebooks):
+        root, student_id, assignment_id = notebook.parents[3], notebook.parents[1].name, notebook.parent.name
+        page = root / "feedback" / student_id / assignment_id / f"{notebook.stem}.html"
+        if not page.is_file():
+            continue
+        try:
+            secrets = pipeline._secrets(root, student_id, assignment_id, notebook.stem)
+            leaked = hidden_tests.leaked_lines(page.read_text(encoding="utf-8", errors="replace"), secrets)
+        except Exception as error:
+            leaked = [f"the check failed ({type(error).__name__}: {error})"]
+        if leaked:
+            page.unlink()
+            log.error("feedback %s withheld (deleted): %d hidden-test line(s) were still in it", page, len(leaked))
 
 
 # nbgrader 0.9.6's Autograde.autograde_preprocessors, with the course's steps around its Execute.

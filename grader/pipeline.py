@@ -104,6 +104,7 @@ def make_api(course_root: Path, overrides: dict | None = None, sandbox: bool = F
     config.Autograde.autograde_preprocessors = list(every_door.AUTOGRADE_PREPROCESSORS)
     config.GradingGate.solution_check = False
     config.RefuseEnvironmentFault.enabled = False
+    config.GenerateFeedback.post_convert_hook = None       # _feedback checks the pages and says so
     config.Sandbox.unsafe_grade_without_sandbox = not sandbox
     if sandbox:
         if sandbox_reports is not None:

@@ -183,3 +183,22 @@ def test_a_door_without_a_sandbox_refuses_unless_told_loudly(tmp_path):
         assert "NO SANDBOX" in log
     seen = _probe_saw(root)
     assert seen["uid"] == os.getuid() and seen["gradebook"].startswith("read ") and seen["network"] == "connected"
+
+
+def test_feedback_with_a_hidden_line_is_withheld_whichever_door_made_it(tmp_path):
+    """GenerateFeedback's hook (the Formgrader's button, `nbgrader generate_feedback`) deletes a page
+    in which a line of hidden-test code is found, and leaves a clean page alone."""
+    from grader import hidden_tests
+    from grader.every_door import withhold_leaking_feedback
+
+    root = copy_of_repository(tmp_path / "course", "nbgrader_config.py", f"source/{ASSIGNMENT}", f"release/{ASSIGNMENT}")
+    secret = sorted(hidden_tests.notebook_secrets(root, ASSIGNMENT, ASSIGNMENT), key=len)[-1]
+    pages = {}
+    for student, body in (("leaky", f"<pre><span>{secret}</span></pre>"), ("clean", "<p>Score: 25 / 25</p>")):
+        pages[student] = root / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html"
+        pages[student].parent.mkdir(parents=True)
+        pages[student].write_text(f"<html><body>{body}</body></html>")
+        autograded = root / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        withhold_leaking_feedback(assignment=ASSIGNMENT, student=student, notebooks=[str(autograded)])
+    assert not pages["leaky"].exists()
+    assert pages["clean"].is_file()
