@@ -4,7 +4,7 @@
     python -m grader --assignment exercise2 --student alice
     python -m grader --workers 1        # one submission at a time
     python -m grader --sandbox off      # trusted code only: no sandbox (default: refuse without one)
-    python -m grader --scheduler tcp://head:8786       # on a Dask cluster (grader/cluster.py)
+    python -m grader --scheduler tls://head:8786 --certs certs/   # on a Dask cluster (grader/cluster.py)
     python -m grader --db-url postgresql://user@host/course   # the gradebook in PostgreSQL
 
 Steps: (0) each assignment's own solution is graded first, in the same sandbox and
@@ -144,6 +144,12 @@ def run(argv=None) -> tuple[int, list[reports.GradeRow]]:
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="grade on the workers of this Dask scheduler (e.g. tcp://head:8786) instead of "
                              "this machine; start workers with `python -m grader.worker ADDRESS`")
+    parser.add_argument("--certs", type=Path, default=None, metavar="DIR",
+                        help="with a tls:// --scheduler: the folder with ca.pem, grader.pem and grader-key.pem "
+                             "(python -m grader.certificates DIR makes them)")
+    parser.add_argument("--insecure-tcp", action="store_true",
+                        help="allow a plain tcp:// --scheduler that is not on this machine (anyone who reaches "
+                             "it can run code on the workers)")
     parser.add_argument("--db-url", default=None, metavar="URL",
                         help="the gradebook's database, e.g. postgresql://user@host:5432/course (default: "
                              "what nbgrader_config.py names; COURSE_DB_URL sets it there; else gradebook.db)")
@@ -183,7 +189,7 @@ def run(argv=None) -> tuple[int, list[reports.GradeRow]]:
         from grader import cluster
 
         try:
-            client = cluster.connect(args.scheduler)
+            client = cluster.connect(args.scheduler, certs=args.certs, insecure_tcp=args.insecure_tcp)
         except cluster.ClusterError as error:
             print(f"[cluster] {error}. Nothing was graded or written.", file=sys.stderr)
             return 4, []

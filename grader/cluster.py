@@ -291,12 +291,35 @@ def write_result(course_root: Path, result: TaskResult, db_url: str) -> GradeRow
     return row
 
 
-def connect(scheduler: str, timeout_s: float = 15.0):
-    """A Dask client of the scheduler at ``scheduler``, or ``ClusterError`` saying what to do."""
+def connect(scheduler: str, timeout_s: float = 15.0, certs: Path | None = None, insecure_tcp: bool = False):
+    """A Dask client of the scheduler at ``scheduler``, or ``ClusterError`` saying what to do.
+
+    ``certs``: the folder of ``python -m grader.certificates`` (a ``tls://`` scheduler needs it; the
+    grader's certificate is checked first, so an expired one or one of another CA is named before
+    anything is sent). A plain ``tcp://`` scheduler beyond loopback needs ``insecure_tcp``.
+    """
     from distributed import Client
 
+    from grader import certificates
+
+    security = None
+    if scheduler.startswith("tls://"):
+        if certs is None:
+            raise ClusterError(f"{scheduler} is a TLS scheduler: give --certs DIR with ca.pem, grader.pem and "
+                               "grader-key.pem (python -m grader.certificates makes them)")
+        try:
+            security = certificates.client_security(certs)
+        except certificates.CertificateError as error:
+            raise ClusterError(str(error)) from None
+    elif certs is not None:
+        raise ClusterError(f"--certs given but {scheduler} is not a tls:// address: use tls://HOST:PORT")
+    elif not insecure_tcp and not certificates.is_loopback_address(scheduler):
+        raise ClusterError(f"plain TCP to {scheduler}: whoever reaches that scheduler can run code on its workers. "
+                           "Start it with TLS (`python -m grader.certificates DIR`, then `python -m "
+                           "grader.scheduler --certs DIR`) and grade with --scheduler tls://HOST:PORT --certs DIR, "
+                           "or give --insecure-tcp on a network you trust")
     try:
-        return Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
+        return Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False, security=security)
     except (OSError, TimeoutError, ValueError) as error:
         raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} ({type(error).__name__}: {error}). "
                            "Start one with `.venv/bin/python -m grader.scheduler` and workers with "

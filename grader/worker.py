@@ -1,7 +1,12 @@
 """Start grading workers on this machine for a Dask scheduler (``grader/cluster.py``).
 
-    .venv/bin/python -m grader.worker tcp://HEAD:8786                 # as many as cores and memory allow
-    .venv/bin/python -m grader.worker tcp://HEAD:8786 --nworkers 2 --kernel-threads 4
+    .venv/bin/python -m grader.worker tls://HEAD:8786 --certs certs/  # as many as cores and memory allow
+    .venv/bin/python -m grader.worker tls://HEAD:8786 --certs certs/ --nworkers 2 --kernel-threads 4
+    .venv/bin/python -m grader.worker tcp://127.0.0.1:8786            # a scheduler on this machine
+
+``--certs DIR`` holds ca.pem, worker.pem and worker-key.pem (``python -m grader.certificates``):
+the worker then talks TLS and accepts only peers with a certificate of the course's CA. A plain
+``tcp://`` scheduler beyond loopback is refused unless ``--insecure-tcp`` says so.
 
 First checks that this machine can grade (the sandbox works, the models are in place, nbgrader
 imports) and refuses to start, exit status 2, when it cannot. Then runs ``dask worker`` with one
@@ -16,6 +21,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
+
+from grader.certificates import CertificateError
 
 
 def plan(nworkers: int | None, memory_mb: int | None, limit_mb: int) -> tuple[int, int]:
@@ -29,6 +37,24 @@ def plan(nworkers: int | None, memory_mb: int | None, limit_mb: int) -> tuple[in
                          f"process(es) need {limit_mb} MiB each (the sandbox's memory limit, "
                          "c.Sandbox.memory_limit_mb): start fewer workers or give them more memory")
     return count, total_mb // count
+
+
+def tls_arguments(scheduler: str, certs: Path | None, insecure_tcp: bool) -> list[str]:
+    """``dask worker``'s TLS options for ``scheduler``, or ``CertificateError`` saying what is missing."""
+    from grader.certificates import dask_cli_args, is_loopback_address
+
+    if scheduler.startswith("tls://"):
+        if certs is None:
+            raise CertificateError(f"{scheduler} is a TLS scheduler: give --certs DIR with ca.pem, worker.pem "
+                                   "and worker-key.pem")
+        return dask_cli_args(certs, "worker")
+    if certs is not None:
+        raise CertificateError(f"--certs given but {scheduler} is not a tls:// address: use tls://HOST:PORT")
+    if not insecure_tcp and not is_loopback_address(scheduler):
+        raise CertificateError(f"plain TCP to {scheduler}: whoever reaches that scheduler could run code on this "
+                               "machine. Use a tls:// scheduler with --certs DIR, or --insecure-tcp on a network "
+                               "you trust")
+    return []
 
 
 def main(argv=None) -> int:
@@ -45,7 +71,16 @@ def main(argv=None) -> int:
                         "kernel (default: the cores shared among the worker processes)")
     parser.add_argument("--name", default=None, help="worker name (Dask adds -0, -1... per process)")
     parser.add_argument("--no-sandbox", action="store_true", help="for `python -m grader --sandbox off` only")
+    parser.add_argument("--certs", type=Path, default=None, help="folder with ca.pem, worker.pem, worker-key.pem "
+                        "(python -m grader.certificates): TLS with mutual authentication")
+    parser.add_argument("--insecure-tcp", action="store_true", help="allow a plain tcp:// scheduler beyond "
+                        "loopback (anyone who reaches it can run code here)")
     args = parser.parse_args(argv)
+    try:
+        tls = tls_arguments(args.scheduler, args.certs, args.insecure_tcp)
+    except CertificateError as error:
+        print(f"[worker] REFUSING TO START: {error}", file=sys.stderr)
+        return 2
 
     problem = worker_problem(None, sandbox=not args.no_sandbox)
     if problem:
@@ -59,7 +94,7 @@ def main(argv=None) -> int:
         os.environ.setdefault(name, value)
     command = [sys.executable, "-m", "distributed.cli.dask_worker", args.scheduler,
                "--nthreads", "1", "--nworkers", str(count), "--memory-limit", "0",
-               "--resources", f"{GRADING_RESOURCE}={each_mb}", "--no-dashboard"]
+               "--resources", f"{GRADING_RESOURCE}={each_mb}", "--no-dashboard", *tls]
     if args.name:
         command += ["--name", args.name]
     print(f"[worker] {count} worker process(es), {each_mb} MiB and kernels of {threads} thread(s) each, "
