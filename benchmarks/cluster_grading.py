@@ -213,7 +213,7 @@ def _stop(procs) -> None:
             pass
 
 
-def _worker_command(address: str, number: int) -> list[str]:
+def _worker_command(address: str, number: int, certs: Path | None = None) -> list[str]:
     # Two workers share this machine: each gets half the cores for its kernels and half the
     # memory, as (a)'s two worker processes do (grader.dispatch), so the arms differ only in
     # how submissions reach the kernels.
@@ -221,15 +221,21 @@ def _worker_command(address: str, number: int) -> list[str]:
     memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") >> 20
     return [str(VENV_PYTHON), "-m", "grader.worker", address, "--nworkers", "1",
             "--kernel-threads", str(max(1, cores // WORKERS)), "--memory-mb", str(memory_mb // WORKERS),
-            "--name", f"w{number}"]
+            "--name", f"w{number}", *(["--certs", str(certs)] if certs else [])]
 
 
-def grade_on_cluster(root: Path, log_name: str) -> dict:
-    """Scheduler + two workers on loopback, then the command with ``--scheduler``; stopped in a finally."""
+def grade_on_cluster(root: Path, log_name: str, certs: Path | None = None) -> dict:
+    """Scheduler + two workers on loopback, then the command with ``--scheduler``; stopped in a finally.
+
+    ``certs``: a ``python -m grader.certificates`` folder: every connection is then TLS with
+    mutual authentication (``tls://``), as on a real cluster."""
     from distributed import Client
 
+    from grader.certificates import client_security
+
     port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
+    address = f"{'tls' if certs else 'tcp'}://127.0.0.1:{port}"
+    tls = ["--certs", str(certs)] if certs else []
     logs = root.parent
     procs, handles = [], []
     try:
@@ -237,15 +243,16 @@ def grade_on_cluster(root: Path, log_name: str) -> dict:
         handle = open(logs / f"{log_name}-scheduler.log", "w")
         handles.append(handle)
         procs.append(subprocess.Popen([str(VENV_PYTHON), "-m", "grader.scheduler", "--host", "127.0.0.1",
-                                       "--port", str(port), "--no-dashboard"], cwd=REPO_ROOT, env=_env(),
+                                       "--port", str(port), "--no-dashboard", *tls], cwd=REPO_ROOT, env=_env(),
                                       stdout=handle, stderr=subprocess.STDOUT))
         for number in range(1, WORKERS + 1):
             handle = open(logs / f"{log_name}-worker{number}.log", "w")
             handles.append(handle)
-            procs.append(subprocess.Popen(_worker_command(address, number), cwd=REPO_ROOT, env=_env(),
+            procs.append(subprocess.Popen(_worker_command(address, number, certs), cwd=REPO_ROOT, env=_env(),
                                           stdout=handle, stderr=subprocess.STDOUT))
         try:
-            with Client(address, timeout=WAIT_FOR_WORKERS_S) as client:
+            with Client(address, timeout=WAIT_FOR_WORKERS_S,
+                        security=client_security(certs) if certs else None) as client:
                 client.wait_for_workers(WORKERS, timeout=WAIT_FOR_WORKERS_S)
         except Exception as error:
             tails = "\n".join(f"--- {p.name}\n{_tail(p, 15)}" for p in sorted(logs.glob(f"{log_name}-*.log")))
@@ -255,7 +262,7 @@ def grade_on_cluster(root: Path, log_name: str) -> dict:
         for proc in procs:
             sampler.watch(proc.pid)
         sampler.sample()          # the cluster's own start-up is not counted in the run's CPU
-        result = grade(root, "--scheduler", address, log_name=log_name, sampler=sampler)
+        result = grade(root, "--scheduler", address, *tls, log_name=log_name, sampler=sampler)
         result["startup"] = startup
         result["worker_command"] = " ".join(Path(a).name if i == 0 else a
                                             for i, a in enumerate(_worker_command("ADDRESS", 1)))
