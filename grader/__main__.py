@@ -5,6 +5,7 @@
     python -m grader --workers 1        # one submission at a time
     python -m grader --sandbox off      # trusted code only: no sandbox (default: refuse without one)
     python -m grader --scheduler tls://head:8786 --certs certs/   # on a Dask cluster (grader/cluster.py)
+    python -m grader --slurm PARTITION --slurm-jobs 1:8 --certs certs/   # on Slurm jobs (grader/slurm.py)
     python -m grader --db-url postgresql://user@host/course   # the gradebook in PostgreSQL
 
 Steps: (0) each assignment's own solution is graded first, in the same sandbox and
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -144,6 +146,24 @@ def run(argv=None) -> tuple[int, list[reports.GradeRow]]:
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="grade on the workers of this Dask scheduler (e.g. tcp://head:8786) instead of "
                              "this machine; start workers with `python -m grader.worker ADDRESS`")
+    slurm = parser.add_argument_group("grading on Slurm jobs (grader/slurm.py)")
+    slurm.add_argument("--slurm", default=None, metavar="PARTITION",
+                       help="grade on grading workers started as Slurm jobs in this partition (from a login node; "
+                            "this checkout and its venv must be at the same path on the nodes)")
+    slurm.add_argument("--slurm-jobs", default="1:4", metavar="MIN:MAX",
+                       help="jobs kept between MIN and MAX, following the submissions waiting (default 1:4)")
+    slurm.add_argument("--slurm-memory-mb", type=int, default=None,
+                       help="memory per job (default: the sandbox's limit + 1024)")
+    slurm.add_argument("--slurm-cores", type=int, default=1, help="cores per job (default 1)")
+    slurm.add_argument("--slurm-walltime", default="02:00:00", help="time limit per job (default 02:00:00)")
+    slurm.add_argument("--slurm-account", default=None, help="the Slurm account to charge")
+    slurm.add_argument("--slurm-host", default=None,
+                       help="where the jobs reach this machine (default: its host name; needs --certs, or "
+                            "--insecure-tcp, unless it is 127.0.0.1 on a one-machine cluster)")
+    slurm.add_argument("--slurm-idle-s", type=float, default=60.0,
+                       help="a job idle this long is given back (default 60)")
+    slurm.add_argument("--slurm-start-timeout-s", type=float, default=600.0,
+                       help="stop when no grading job has started within this time (default 600)")
     parser.add_argument("--certs", type=Path, default=None, metavar="DIR",
                         help="with a tls:// --scheduler: the folder with ca.pem, grader.pem and grader-key.pem "
                              "(python -m grader.certificates DIR makes them)")
@@ -184,8 +204,31 @@ def run(argv=None) -> tuple[int, list[reports.GradeRow]]:
 
     started = time.perf_counter()
     db_url = pipeline.course_db_url(root, args.db_url)
-    client = None
-    if args.scheduler:
+    client = slurm_cluster = None
+    if args.scheduler and args.slurm:
+        parser.error("--scheduler and --slurm: give one (--slurm starts its own scheduler)")
+    if args.slurm:
+        from grader import cluster, slurm as slurm_module
+
+        try:
+            low, _, high = args.slurm_jobs.partition(":")
+            jobs = (int(low), int(high or low))
+        except ValueError:
+            parser.error(f"--slurm-jobs {args.slurm_jobs!r}: give MIN:MAX, e.g. 1:8")
+        settings = slurm_module.SlurmSettings(
+            partition=args.slurm, min_jobs=jobs[0], max_jobs=jobs[1], memory_mb=args.slurm_memory_mb,
+            cores=args.slurm_cores, walltime=args.slurm_walltime, account=args.slurm_account,
+            host=args.slurm_host or socket.gethostname(), certs=args.certs, insecure_tcp=args.insecure_tcp,
+            idle_s=args.slurm_idle_s, start_timeout_s=args.slurm_start_timeout_s)
+        if args.sandbox == "off":
+            _announce_sandbox(False, "")
+        try:
+            slurm_cluster, client = slurm_module.start(settings, pipeline.sandbox_memory_mb(root))
+        except cluster.ClusterError as error:
+            print(f"[slurm] {error}. Nothing was graded or written.", file=sys.stderr)
+            return 4, []
+        sandbox = (args.sandbox != "off", "")
+    elif args.scheduler:
         from grader import cluster
 
         try:
@@ -218,6 +261,8 @@ def run(argv=None) -> tuple[int, list[reports.GradeRow]]:
     finally:
         if client is not None:
             client.close()
+        if slurm_cluster is not None:
+            slurm_cluster.close()         # every job cancelled
 
 
 def _grade(args, root: Path, assignments: list[str], roster, sandbox, db_url: str, client,

@@ -406,9 +406,12 @@ def grade_on_cluster(course_root: Path, pairs: list[tuple[str, str]], client, *,
     Each result is written (``write_result``) as it comes back, so a run that stops early keeps
     every finished one. ``on_start(index)`` follows each submission sent, ``on_row(row)`` each
     result written. Raises ``ClusterError`` when no worker can grade, ``SchedulerLost`` when the
-    scheduler stays unreachable for ``SCHEDULER_GRACE_S``.
+    scheduler stays unreachable for ``SCHEDULER_GRACE_S``. A client whose workers are batch jobs
+    (grader/slurm.py) says how long a new one may take to start (``course_worker_wait_s``).
     """
     from grader import pipeline
+
+    wait_for_workers_s = max(wait_for_workers_s, getattr(client, "course_worker_wait_s", 0.0))
 
     course_root = Path(course_root).resolve()
     pairs = list(pairs)

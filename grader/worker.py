@@ -75,9 +75,22 @@ def main(argv=None) -> int:
                         "(python -m grader.certificates): TLS with mutual authentication")
     parser.add_argument("--insecure-tcp", action="store_true", help="allow a plain tcp:// scheduler beyond "
                         "loopback (anyone who reaches it can run code here)")
+    # What dask-jobqueue adds to every worker command (grader/slurm.py): taken, and passed on to Dask.
+    for option in ("--death-timeout", "--protocol", "--tls-ca-file", "--tls-cert", "--tls-key", "--local-directory",
+                   "--host"):
+        parser.add_argument(option, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--nthreads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-limit", default=None, help=argparse.SUPPRESS)   # the sandbox caps memory
     args = parser.parse_args(argv)
+    if args.nthreads != 1:
+        parser.error(f"--nthreads {args.nthreads}: a grading worker runs one submission at a time (nbgrader is "
+                     "not thread-safe); use --nworkers for more")
+    passed_on = []
+    for option in ("death_timeout", "protocol", "local_directory", "tls_ca_file", "tls_cert", "tls_key", "host"):
+        if getattr(args, option) is not None:
+            passed_on += ["--" + option.replace("_", "-"), getattr(args, option)]
     try:
-        tls = tls_arguments(args.scheduler, args.certs, args.insecure_tcp)
+        tls = [] if args.tls_cert else tls_arguments(args.scheduler, args.certs, args.insecure_tcp)
     except CertificateError as error:
         print(f"[worker] REFUSING TO START: {error}", file=sys.stderr)
         return 2
@@ -94,7 +107,7 @@ def main(argv=None) -> int:
         os.environ.setdefault(name, value)
     command = [sys.executable, "-m", "distributed.cli.dask_worker", args.scheduler,
                "--nthreads", "1", "--nworkers", str(count), "--memory-limit", "0",
-               "--resources", f"{GRADING_RESOURCE}={each_mb}", "--no-dashboard", *tls]
+               "--resources", f"{GRADING_RESOURCE}={each_mb}", "--no-dashboard", *tls, *passed_on]
     if args.name:
         command += ["--name", args.name]
     print(f"[worker] {count} worker process(es), {each_mb} MiB and kernels of {threads} thread(s) each, "

@@ -82,12 +82,12 @@ def test_expired_and_foreign_certificates_are_named_before_anything_is_sent(tmp_
 
 
 def test_plain_tcp_beyond_loopback_is_refused_unless_asked_for(tmp_path):
-    # 192.0.2.0/24 is reserved for documentation: nothing is there, and nothing is sent (refused first).
-    graded = _grade("--scheduler", "tcp://192.0.2.1:8786", "--assignment", "exercise2")
-    assert graded.returncode == 4 and "plain TCP to tcp://192.0.2.1:8786" in graded.stderr, graded.stderr
-    worker = subprocess.run([sys.executable, "-m", "grader.worker", "tcp://192.0.2.1:8786"],
+    # A name under .invalid never resolves, and the refusal comes before any look-up or connection.
+    graded = _grade("--scheduler", "tcp://head.invalid:8786", "--assignment", "exercise2")
+    assert graded.returncode == 4 and "plain TCP to tcp://head.invalid:8786" in graded.stderr, graded.stderr
+    worker = subprocess.run([sys.executable, "-m", "grader.worker", "tcp://head.invalid:8786"],
                             capture_output=True, text=True, timeout=120)
-    assert worker.returncode == 2 and "plain TCP to tcp://192.0.2.1:8786" in worker.stderr, worker.stderr
+    assert worker.returncode == 2 and "plain TCP to tcp://head.invalid:8786" in worker.stderr, worker.stderr
     scheduler = subprocess.run([sys.executable, "-m", "grader.scheduler", "--port", "0"],
                                capture_output=True, text=True, timeout=120)
     assert scheduler.returncode == 2 and "plain TCP on 0.0.0.0" in scheduler.stderr, scheduler.stderr

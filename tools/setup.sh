@@ -90,4 +90,24 @@ elif can_apt; then
 else
     echo "[setup] note: no PostgreSQL server; the PostgreSQL gradebook tests are skipped (apt-get install postgresql to run them)"
 fi
+# The Slurm grading tests (tests/test_slurm_grading.py) start a one-node Slurm cluster on loopback
+# (tools/local_slurm.py) with Debian's slurmctld, slurmd and munge.
+has_slurm() {    # the daemons live in /usr/sbin, which a non-login PATH may lack
+    for tool in slurmctld slurmd munged sbatch; do
+        command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || return 1
+    done
+}
+if has_slurm; then
+    echo "[setup] slurm: found"
+elif can_apt; then
+    echo "[setup] slurm: installing slurmctld, slurmd, slurm-client and munge with apt-get (the Slurm grading tests need them)"
+    for package in munge slurm-client slurmd slurmctld; do apt_install "$package"; done
+    if has_slurm; then
+        echo "[setup] slurm: installed"
+    else
+        echo "[setup] WARNING: 'apt-get install slurmctld slurmd slurm-client munge' failed; the Slurm grading tests will fail" >&2
+    fi
+else
+    echo "[setup] note: no Slurm; the Slurm grading tests are skipped (apt-get install slurmctld slurmd slurm-client munge to run them)"
+fi
 echo "[setup] done in $(( $(date +%s) - start )) s"
