@@ -16,7 +16,7 @@ from pathlib import Path
 from benchmarks.common import machine
 
 QUICK = ["loading", "autograde"]
-LONG = ["class_grading", "grading_doors", "cluster_grading", "cluster_tls", "exercise2_reference", "quantization_study", "notebooks"]
+LONG = ["class_grading", "grading_doors", "cluster_grading", "cluster_tls", "slurm_scaling", "exercise2_reference", "quantization_study", "notebooks"]
 
 
 def main(argv=None) -> int:

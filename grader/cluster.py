@@ -48,6 +48,15 @@ QUIET_DASK_ENV = {"DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s",
                   "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
                   "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "5s"}
 
+# A grading worker states its memory (its share, as --memory-limit) but Dask's memory manager
+# stays off: the sandbox caps each kernel, and the worker process holds only small results. With
+# no limit stated, adapt (grader/slurm.py) read any held result as memory pressure and asked for
+# twice the workers, and never gave an idle one back (measured: 2 jobs kept for 90 s idle).
+WORKER_MEMORY_ENV = {"DASK_DISTRIBUTED__WORKER__MEMORY__TARGET": "False",
+                     "DASK_DISTRIBUTED__WORKER__MEMORY__SPILL": "False",
+                     "DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE": "False",
+                     "DASK_DISTRIBUTED__WORKER__MEMORY__TERMINATE": "False"}
+
 
 class ClusterError(RuntimeError):
     """The cluster cannot grade: no scheduler, no usable worker. The message says what to do."""

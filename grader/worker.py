@@ -58,7 +58,7 @@ def tls_arguments(scheduler: str, certs: Path | None, insecure_tcp: bool) -> lis
 
 
 def main(argv=None) -> int:
-    from grader.cluster import GRADING_RESOURCE, QUIET_DASK_ENV, worker_problem
+    from grader.cluster import GRADING_RESOURCE, QUIET_DASK_ENV, WORKER_MEMORY_ENV, worker_problem
     from grader.pipeline import sandbox_memory_mb
 
     parser = argparse.ArgumentParser(prog="python -m grader.worker", description=__doc__.split("\n\n")[0])
@@ -103,10 +103,10 @@ def main(argv=None) -> int:
     count, each_mb = plan(args.nworkers, args.memory_mb, limit_mb)
     threads = args.kernel_threads or max(1, len(os.sched_getaffinity(0)) // count)
     os.environ["COURSE_KERNEL_THREADS"] = str(threads)     # read by grader.cluster.grade_task
-    for name, value in QUIET_DASK_ENV.items():
+    for name, value in {**QUIET_DASK_ENV, **WORKER_MEMORY_ENV}.items():
         os.environ.setdefault(name, value)
     command = [sys.executable, "-m", "distributed.cli.dask_worker", args.scheduler,
-               "--nthreads", "1", "--nworkers", str(count), "--memory-limit", "0",
+               "--nthreads", "1", "--nworkers", str(count), "--memory-limit", f"{each_mb}MiB",
                "--resources", f"{GRADING_RESOURCE}={each_mb}", "--no-dashboard", *tls, *passed_on]
     if args.name:
         command += ["--name", args.name]
