@@ -8,7 +8,8 @@
 - ``dispatch``: many submissions at once, in worker processes here or on a Dask cluster
 - ``cluster``: one submission graded on a cluster worker and written back here;
   ``worker``: ``python -m grader.worker SCHEDULER`` starts a machine's grading workers
-  and ``scheduler``: ``python -m grader.scheduler`` the scheduler they join
+  and ``scheduler``: ``python -m grader.scheduler`` the scheduler they join;
+  ``certificates``: the course's CA and TLS certificates for them; ``slurm``: workers as Slurm jobs
 - ``gradebook``: where it is (sqlite or PostgreSQL), one writer at a time, the backup before
   grading, forgetting a submission, moving one submission's results between gradebooks
 - ``progress``: done, running, not graded and time left over a class
