@@ -4,8 +4,8 @@
 and ports (set-up installs the packages). Then ``python -m grader --slurm grading`` grades
 Exercise 2 of the example class through ``dask_jobqueue.SLURMCluster`` jobs:
 
-* the scores equal local grading's (tests/test_cluster_grading.py's EXPECTED), and every job is
-  gone when the command ends;
+* over TLS with the course's certificates, the scores equal local grading's
+  (tests/test_cluster_grading.py's EXPECTED), and every job is gone when the command ends;
 * a job cancelled with ``scancel`` in the middle of a submission loses nothing: the submission
   is graded again by the job adapt starts next, with the same scores and one gradebook row each;
 * a job that cannot start (a partition that does not exist, more memory than the node has) is
@@ -14,6 +14,7 @@ Exercise 2 of the example class through ``dask_jobqueue.SLURMCluster`` jobs:
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -52,12 +53,17 @@ def _wait_until_gone(slurm, timeout_s: float = 60) -> list:
     return slurm.jobs()
 
 
-def test_the_class_graded_on_slurm_jobs_scores_as_local(slurm, tmp_path):
+def test_the_class_graded_on_slurm_jobs_over_tls_scores_as_local(slurm, tmp_path):
+    from grader.certificates import make_certificates
+
     root = copy_of_repository(tmp_path / "course", *PARTS)
-    done = subprocess.run(_command(root, "--slurm-jobs", "1:2"), env=slurm.env, capture_output=True, text=True,
-                          timeout=1200)
+    certs = tmp_path / "certs"
+    make_certificates(certs)
+    done = subprocess.run(_command(root, "--slurm-jobs", "1:2", "--certs", str(certs)), env=slurm.env,
+                          capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + slurm.log_tail()
-    assert "[slurm] first grading job up after" in done.stdout
+    assert "[slurm] first grading job up after" in done.stdout and "scheduler tls://127.0.0.1:" in done.stdout
+    assert re.search(r"graded, \d+/25 \([\d.]+ s on tls://127\.0\.0\.1:\d+\)", done.stdout), done.stdout
     assert {key: float(row["score"]) for key, row in _grades(root).items()} == EXERCISE2
     assert _wait_until_gone(slurm) == [], "the command left jobs in the queue"
 
