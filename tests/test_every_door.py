@@ -202,3 +202,34 @@ def test_feedback_with_a_hidden_line_is_withheld_whichever_door_made_it(tmp_path
         withhold_leaking_feedback(assignment=ASSIGNMENT, student=student, notebooks=[str(autograded)])
     assert not pages["leaky"].exists()
     assert pages["clean"].is_file()
+
+
+def test_a_door_in_a_broken_environment_scores_nobody(tmp_path):
+    """`nbgrader autograde` where the models are missing: the gate's solution check refuses before any
+    submission runs; with that check turned off, RefuseEnvironmentFault still keeps the fault out of
+    the gradebook (the course's setup cell failed before any student code ran)."""
+    require_sandbox()
+    root = tmp_path / "course"
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        _make_class(root, listener.getsockname()[1])
+    for student in ("alice", "bob"):
+        shutil.rmtree(root / "submitted" / student)
+    env = _door_env(COURSE_MODELS_DIR=str(tmp_path / "no-models-here"))
+    graded = root / "autograded" / "eve" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+
+    refused = subprocess.run([NBGRADER, "autograde", ASSIGNMENT], cwd=root, env=env, capture_output=True,
+                             text=True, timeout=600)
+    log = refused.stdout + refused.stderr
+    assert refused.returncode != 0, log[-2000:]
+    assert "refusing to grade eve's exercise2: the assignment's own solution gets" in log, log[-3000:]
+    assert "read-only cell" in log and not graded.exists()
+    assert not any((_scores(root).get("eve") or {}).values())
+
+    unchecked = subprocess.run([NBGRADER, "autograde", ASSIGNMENT, "--GradingGate.solution_check=False"], cwd=root,
+                               env=env, capture_output=True, text=True, timeout=600)
+    log = unchecked.stdout + unchecked.stderr
+    assert unchecked.returncode != 0, log[-2000:]
+    assert "environment fault, not the submission's" in log and "the read-only cell" in log, log[-3000:]
+    assert "eve" not in _scores(root) and not graded.exists()
