@@ -186,6 +186,23 @@ def is_loopback_address(address: str) -> bool:
         return False
 
 
+def address_problem(address: str, certs: Path | None, insecure_tcp: bool, role: str) -> str:
+    """'' when ``role`` (grader, worker) may connect to the scheduler at ``address`` as given, else why
+    not: ``tls://`` without certificates, certificates without ``tls://``, plain TCP beyond loopback."""
+    if address.startswith("tls://"):
+        if certs is None:
+            return (f"{address} is a TLS scheduler: give --certs DIR with ca.pem, {role}.pem and {role}-key.pem "
+                    "(python -m grader.certificates makes them)")
+        return ""
+    if certs is not None:
+        return f"--certs given but {address} is not a tls:// address: use tls://HOST:PORT"
+    if not insecure_tcp and not is_loopback_address(address):
+        return (f"plain TCP to {address}: whoever reaches that scheduler can run code on its workers. Start it "
+                "with TLS (`python -m grader.certificates DIR`, then `python -m grader.scheduler --certs DIR`) and "
+                "use tls://HOST:PORT with --certs DIR, or give --insecure-tcp on a network you trust")
+    return ""
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.certificates", description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, help="where to write the CA and the certificates")

@@ -311,22 +311,15 @@ def connect(scheduler: str, timeout_s: float = 15.0, certs: Path | None = None, 
 
     from grader import certificates
 
+    problem = certificates.address_problem(scheduler, certs, insecure_tcp, "grader")
+    if problem:
+        raise ClusterError(problem)
     security = None
     if scheduler.startswith("tls://"):
-        if certs is None:
-            raise ClusterError(f"{scheduler} is a TLS scheduler: give --certs DIR with ca.pem, grader.pem and "
-                               "grader-key.pem (python -m grader.certificates makes them)")
         try:
             security = certificates.client_security(certs)
         except certificates.CertificateError as error:
             raise ClusterError(str(error)) from None
-    elif certs is not None:
-        raise ClusterError(f"--certs given but {scheduler} is not a tls:// address: use tls://HOST:PORT")
-    elif not insecure_tcp and not certificates.is_loopback_address(scheduler):
-        raise ClusterError(f"plain TCP to {scheduler}: whoever reaches that scheduler can run code on its workers. "
-                           "Start it with TLS (`python -m grader.certificates DIR`, then `python -m "
-                           "grader.scheduler --certs DIR`) and grade with --scheduler tls://HOST:PORT --certs DIR, "
-                           "or give --insecure-tcp on a network you trust")
     try:
         return Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False, security=security)
     except (OSError, TimeoutError, ValueError) as error:

@@ -41,20 +41,12 @@ def plan(nworkers: int | None, memory_mb: int | None, limit_mb: int) -> tuple[in
 
 def tls_arguments(scheduler: str, certs: Path | None, insecure_tcp: bool) -> list[str]:
     """``dask worker``'s TLS options for ``scheduler``, or ``CertificateError`` saying what is missing."""
-    from grader.certificates import dask_cli_args, is_loopback_address
+    from grader.certificates import address_problem, dask_cli_args
 
-    if scheduler.startswith("tls://"):
-        if certs is None:
-            raise CertificateError(f"{scheduler} is a TLS scheduler: give --certs DIR with ca.pem, worker.pem "
-                                   "and worker-key.pem")
-        return dask_cli_args(certs, "worker")
-    if certs is not None:
-        raise CertificateError(f"--certs given but {scheduler} is not a tls:// address: use tls://HOST:PORT")
-    if not insecure_tcp and not is_loopback_address(scheduler):
-        raise CertificateError(f"plain TCP to {scheduler}: whoever reaches that scheduler could run code on this "
-                               "machine. Use a tls:// scheduler with --certs DIR, or --insecure-tcp on a network "
-                               "you trust")
-    return []
+    problem = address_problem(scheduler, certs, insecure_tcp, "worker")
+    if problem:
+        raise CertificateError(problem)
+    return dask_cli_args(certs, "worker") if scheduler.startswith("tls://") else []
 
 
 def main(argv=None) -> int:
