@@ -13,6 +13,7 @@ explicit option, ``Sandbox.unsafe_grade_without_sandbox``, does what its name wa
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -45,11 +46,21 @@ def _door_env(**extra) -> dict:
     return env
 
 
-def _make_class(root: Path, port: int) -> None:
+@contextlib.contextmanager
+def _listening_port():
+    """A port something listens on, on the grader's machine, for the probe to try to reach."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def _make_class(root: Path, port: int, classmates: tuple[str, ...] = ("alice", "bob")) -> None:
+    """The course with eve's probe submission and ``classmates``' own (alice's is eve's basis)."""
     copy_of_repository(root, "nbgrader_config.py", f"source/{ASSIGNMENT}")
-    for student in ("alice", "bob"):
+    for student in classmates:
         shutil.copytree(REPO_ROOT / "submitted" / student / ASSIGNMENT, root / "submitted" / student / ASSIGNMENT)
-    alice = nbformat.read(root / "submitted" / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    alice = nbformat.read(REPO_ROOT / "submitted" / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     eve = root / "submitted" / "eve" / ASSIGNMENT
     eve.mkdir(parents=True)
     nbformat.write(with_probe(alice, probe_source(root, ASSIGNMENT, "bob", port)), eve / f"{ASSIGNMENT}.ipynb")
@@ -123,10 +134,8 @@ def test_every_door_gives_the_same_scores_and_the_probe_sees_nothing(tmp_path, r
     require_sandbox()
     chromium_path()
     root = tmp_path / "course"
-    with socket.socket() as listener:      # something on the grader's machine for the probe to reach
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        _make_class(root, listener.getsockname()[1])
+    with _listening_port() as port:
+        _make_class(root, port)
         doors = {"Formgrader button": lambda: _grade_with_formgrader(root, tmp_path),
                  "nbgrader autograde": lambda: _grade_with_nbgrader(root),
                  "python -m grader": lambda: _grade_with_course_grader(root)}
@@ -157,12 +166,8 @@ def test_a_door_without_a_sandbox_refuses_unless_told_loudly(tmp_path):
     the explicit option the probe runs with the grader's rights (what the option's name says)."""
     require_sandbox()
     root = tmp_path / "course"
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        _make_class(root, listener.getsockname()[1])
-        shutil.rmtree(root / "submitted" / "alice")
-        shutil.rmtree(root / "submitted" / "bob")
+    with _listening_port() as port:
+        _make_class(root, port, classmates=())
         no_bwrap = tmp_path / "bin"             # python and the tools the venv needs, but no bwrap
         no_bwrap.mkdir()
         env = _door_env(PATH=str(no_bwrap))
@@ -210,12 +215,8 @@ def test_a_door_in_a_broken_environment_scores_nobody(tmp_path):
     the gradebook (the course's setup cell failed before any student code ran)."""
     require_sandbox()
     root = tmp_path / "course"
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        _make_class(root, listener.getsockname()[1])
-    for student in ("alice", "bob"):
-        shutil.rmtree(root / "submitted" / student)
+    with _listening_port() as port:
+        _make_class(root, port, classmates=())
     env = _door_env(COURSE_MODELS_DIR=str(tmp_path / "no-models-here"))
     graded = root / "autograded" / "eve" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 
