@@ -115,9 +115,13 @@ def _import_roster(root: Path, roster, pairs, db_url: str) -> None:
         print(f"[roster] not in {roster.path.name}, graded by id only: {', '.join(unknown)}", flush=True)
 
 
-def _write_lms_exports(root: Path, db_url: str) -> None:
-    paths, left_out = roster_module.write_lms_exports(db_url, root)
+def _write_lms_exports(root: Path, db_url: str, rows: list[reports.GradeRow]) -> None:
+    held = [(row.student, row.assignment) for row in rows if row.held_for_review]
+    paths, left_out = roster_module.write_lms_exports(db_url, root, held)
     print(f"LMS imports: {paths['canvas'].name} (Canvas), {paths['moodle'].name} (Moodle)")
+    if held:
+        print(f"[review] held for review, left empty in the LMS imports until a person has read them: "
+              f"{', '.join(f'{s}/{a}' for s, a in held)} (the reasons are in grades.csv)", file=sys.stderr)
     if left_out:
         print(f"[roster] left out of {paths['moodle'].name} (Moodle needs an identifier on every row): "
               f"{', '.join(left_out)}", file=sys.stderr)
@@ -329,7 +333,7 @@ def _grade(args, root: Path, assignments: list[str], roster, sandbox, db_url: st
     if rows:
         csv_path = reports.write_grades_csv(rows, args.csv or root / "grades.csv")
         print(f"\ngrades written to {csv_path}; feedback in {root / 'feedback'}/")
-        _write_lms_exports(root, db_url)
+        _write_lms_exports(root, db_url, rows)
     print(f"total: {len(rows)} submission(s) in {time.perf_counter() - started:.1f} s")
     return (1 if release_failed else 0), rows
 

@@ -8,7 +8,9 @@ That file makes its autograde preprocessors
 
 so whichever door a grader uses, a submission is graded the same way:
 
-- ``GradingGate`` refuses to grade (nothing executed, nothing scored) where the sandbox cannot
+- ``GradingGate`` removes from the graded copy every file the assignment does not accept
+  (``grader/handin.py``: a ``.py`` beside the notebook would run unread); it refuses to grade
+  (nothing executed, nothing scored) where the sandbox cannot
   start, with the reason and the fix; and before the first submission of an assignment in an
   environment it grades the assignment's own solution (``grader/solution_check.py``, a pass is
   remembered) and refuses unless that gets full marks.
@@ -33,7 +35,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from traitlets import Bool
+from traitlets import Bool, Dict, List, Unicode
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
@@ -61,9 +63,17 @@ class GradingGate(NbGraderPreprocessor):
         "checks every assignment once per run itself and turns this off for its submissions.")
     ).tag(config=True)
 
+    handed_in_files = Dict(value_trait=List(Unicode()), default_value={}, help=(
+        "Files an assignment asks students to hand in besides its notebooks: {assignment: [glob, ...]}, "
+        "relative to the submission folder. Anything else a submission holds is removed from the graded "
+        "copy before any kernel starts (grader/handin.py); the submission itself is kept as handed in.")
+    ).tag(config=True)
+
     def preprocess(self, nb, resources):
         meta = resources.get("nbgrader", {})
         assignment, student = meta.get("assignment"), meta.get("student")
+        if assignment and student:
+            self._refuse_undeclared_files(assignment, student)
         if unsandboxed(self.config):
             self.log.warning("NO SANDBOX (c.Sandbox.unsafe_grade_without_sandbox): %s's code runs with your "
                              "rights and can read solutions, hidden tests and the gradebook", student)
@@ -79,6 +89,18 @@ class GradingGate(NbGraderPreprocessor):
         if self.solution_check and assignment:
             self._check_solution(assignment, student)
         return nb, resources
+
+    def _refuse_undeclared_files(self, assignment: str, student: str) -> None:
+        from nbgrader.coursedir import CourseDirectory
+
+        from grader import handin
+
+        coursedir = CourseDirectory(config=self.config)
+        graded = Path(coursedir.format_path(coursedir.autograded_directory, student, assignment))
+        refused = handin.remove_refused(graded, course_root_of(self.config), assignment,
+                                        self.handed_in_files.get(assignment, []), coursedir.ignore)
+        if refused:
+            self.log.warning("%s's %s: %s", student, assignment, handin.refusal_note(refused, assignment))
 
     def _check_solution(self, assignment: str, student: str) -> None:
         from grader import solution_check

@@ -21,6 +21,7 @@ import shutil
 import time
 from pathlib import Path
 
+from grader import handin
 from grader.gradebook import _forget_submission, _venv_bin_on_path, serialised_gradebook, sqlite_url
 from grader.reports import GradeRow
 from tools.notebook_builder import source_assignments  # source/ is the builder's; re-exported for callers
@@ -316,7 +317,12 @@ def autograde_submission(course_root: Path, student: str, assignment: str,
     if needs_manual:
         notes.insert(0, "needs manual grading")
     notes += hidden_notes
-    notes += _review_notes(course_root, student, assignment)
+    review, refused = _review_notes(course_root, student, assignment), _refused(api, course_root, student, assignment)
+    review += _runtime_notes(row.sandbox_reports)
+    refusal = [handin.refusal_note(refused, assignment)] if refused else []
+    notes += review + refusal
+    # Code handed in beside the notebook was meant to run: a person reads it before the grade goes out.
+    row.held_for_review = review + (refusal if any(map(handin.is_code, refused)) else [])
     if feedback:
         notes += _feedback(api, course_root, row, secrets, notes)
     row.reason = "; ".join(notes)
@@ -441,6 +447,23 @@ def _sandbox_notes(course_root: Path, assignment: str, reports: dict) -> list[st
         for hit in report.limits_hit:
             notes.append(f"limit: {hit}")
     return notes
+
+
+def _refused(api, course_root: Path, student: str, assignment: str) -> list[str]:
+    """The files of the submission that its graded copy did not get (``grader/handin.py``),
+    recomputed from the submission as handed in (the autograde step removed them)."""
+    declared = api.config.GradingGate.get("handed_in_files", {}).get(assignment, [])
+    return handin.refused_files(course_root / "submitted" / student / assignment, course_root, assignment,
+                                declared, api.coursedir.ignore)
+
+
+def _runtime_notes(reports: dict) -> list[str]:
+    """What the runtime watch saw appear in the kernel (grader/runtime_watch.py), per notebook."""
+    seen = [f"{name}: {finding}" for name, report in sorted(reports.items()) for finding in report.tampering]
+    if not seen:
+        return []
+    shown = seen[:4] + ([f"{len(seen) - 4} more"] if len(seen) > 4 else [])
+    return ["review for tampering, seen in the kernel: " + "; ".join(shown)]
 
 
 def _review_notes(course_root: Path, student: str, assignment: str) -> list[str]:

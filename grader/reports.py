@@ -30,11 +30,20 @@ class GradeRow:
     forgotten: bool = field(default=False, compare=False, repr=False)
     # Where it was graded: "" on this machine, else the cluster worker's address.
     worker: str = field(default="", compare=False, repr=False)
+    # Why a person must read it before its grade is published (the tamper review's findings, code
+    # handed in beside the notebook): grades.csv and the table then say "held for review".
+    held_for_review: list[str] = field(default_factory=list)
+
+    HELD = "held for review"
+
+    def shown_status(self) -> str:
+        return f"{self.status}, {self.HELD}" if self.status == "graded" and self.held_for_review else self.status
 
     CSV_COLUMNS = ("student", "assignment", "status", "score", "max_score", "failed", "reason", "seconds")
 
     def as_csv_row(self) -> dict:
         row = {name: getattr(self, name) for name in self.CSV_COLUMNS}
+        row["status"] = self.shown_status()
         row["failed"] = " ".join(self.failed)
         row["seconds"] = round(self.seconds, 1)
         for test in self.tests:
@@ -43,7 +52,7 @@ class GradeRow:
 
     def results(self) -> dict:
         """The submission's results as written to ``feedback/<student>/<assignment>/results.json``."""
-        return {"student": self.student, "assignment": self.assignment, "status": self.status,
+        return {"student": self.student, "assignment": self.assignment, "status": self.shown_status(),
                 "score": self.score, "max_score": self.max_score, "reason": self.reason, "tests": self.tests}
 
 
@@ -80,7 +89,7 @@ def format_table(rows: list[GradeRow]) -> str:
         detail = ", ".join(r.failed) if r.failed else ""
         if r.reason:
             detail = (detail + " | " if detail else "") + r.reason
-        lines.append((r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}", r.status, detail or "-"))
+        lines.append((r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}", r.shown_status(), detail or "-"))
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
     widths[-1] = min(widths[-1], 90)
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)

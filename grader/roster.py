@@ -209,12 +209,16 @@ def _write_rows(rows: list[list[str]], path: Path) -> Path:
     return path
 
 
-def write_lms_exports(db, folder: Path) -> tuple[dict[str, Path], list[str]]:
+def write_lms_exports(db, folder: Path, held=()) -> tuple[dict[str, Path], list[str]]:
     """Write ``grades_canvas.csv`` and ``grades_moodle.csv`` in ``folder`` from the gradebook ``db``.
 
+    ``held``: ``(student, assignment)`` pairs held for review (``GradeRow.held_for_review``):
+    their cells stay empty, as for no submission, so an import cannot publish them unread.
     Returns ``({"canvas": path, "moodle": path}, students left out of the Moodle file)``.
     """
     grades = read_class_grades(db)
+    for pair in held:
+        grades.scores.pop(tuple(pair), None)
     folder = Path(folder)
     moodle, left_out = moodle_rows(grades)
     paths = {"canvas": _write_rows(canvas_rows(grades), folder / CANVAS_FILE),

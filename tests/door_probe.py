@@ -1,8 +1,9 @@
 """A hostile probe for the grading doors: one extra cell in an otherwise complete submission.
 
 It prints one line, ``PROBE {json}``: the user it runs as, and what came of reading the
-gradebook, ``source/`` (solutions and hidden tests), another student's submission, and of
-opening a connection to the grader's machine. Every door must show the same line: the
+gradebook, ``source/`` (solutions and hidden tests), another student's submission, of
+opening a connection to the grader's machine, and whether a file the student handed in beside
+the notebook (``EXTRA_FILE``) reached the graded folder. Every door must show the same line: the
 sandbox's user, and nothing read.
 """
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 import nbformat
 
 MARKER = "PROBE "
+# A file handed in beside the notebook: every door must leave it out of the graded folder.
+EXTRA_FILE = "probe_extra.py"
 
 
 def probe_source(course_root: Path, assignment: str, other_student: str, port: int) -> str:
@@ -31,6 +34,7 @@ for _name, _path in {targets!r}.items():
             _seen[_name] = "read %d bytes" % len(_f.read(64))
     except Exception as _error:
         _seen[_name] = type(_error).__name__
+_seen["extra_file"] = "present" if _os.path.exists({EXTRA_FILE!r}) else "absent"
 try:
     _socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
     _seen["network"] = "connected"

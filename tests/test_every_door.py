@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.door_probe import probe_output, probe_source, with_probe
+from tests.door_probe import EXTRA_FILE, probe_output, probe_source, with_probe
 from tests.pipeline import REPO_ROOT, copy_of_repository, require_sandbox
 from tests.test_browser_roundtrip import JupyterServer, RUN_TIMEOUT_MS, STEP_TIMEOUT_MS, _close, \
     _formgrader_action, chromium_path
@@ -64,6 +64,7 @@ def _make_class(root: Path, port: int, classmates: tuple[str, ...] = ("alice", "
     eve = root / "submitted" / "eve" / ASSIGNMENT
     eve.mkdir(parents=True)
     nbformat.write(with_probe(alice, probe_source(root, ASSIGNMENT, "bob", port)), eve / f"{ASSIGNMENT}.ipynb")
+    (eve / EXTRA_FILE).write_text("raise SystemExit('this file should never have been graded')\n")
     released = subprocess.run([NBGRADER, "generate_assignment", ASSIGNMENT], cwd=root, env=_door_env(),
                               capture_output=True, text=True, timeout=300)
     assert released.returncode == 0, released.stdout[-2000:] + released.stderr[-2000:]
@@ -156,7 +157,7 @@ def test_every_door_gives_the_same_scores_and_the_probe_sees_nothing(tmp_path, r
         assert door_scores == first, f"{door} graded differently from the Formgrader's button"
     expected = {"uid": NOBODY, "gid": NOBODY, "gradebook": "FileNotFoundError", "source": "FileNotFoundError",
                 "other_submission": "FileNotFoundError", "relative_gradebook": "FileNotFoundError",
-                "network": "ConnectionRefusedError"}
+                "network": "ConnectionRefusedError", "extra_file": "absent"}
     for door, probe in seen.items():
         assert probe == expected, f"through {door} the probe saw {probe}"
 

@@ -174,3 +174,12 @@ def test_moodle_export_with_emails_only(tmp_path, gradebook):
     ]
     assert left_out == []
     assert _read(paths["canvas"])[2][:3] == ["alice", "", ""]
+
+
+def test_a_grade_held_for_review_is_left_empty_in_both_exports(tmp_path, gradebook):
+    """A submission the tamper review flagged (GradeRow.held_for_review) has a score in the
+    gradebook, but no import may publish it before a person has read it."""
+    roster.import_roster(roster.load_roster(_write(tmp_path, ROSTER)), gradebook)
+    paths, _ = roster.write_lms_exports(gradebook, tmp_path, held=[("alice", "exercise2")])
+    assert _read(paths["canvas"])[2] == ["Example, Alice", "", "EX1001", "", "", "38", ""]
+    assert _read(paths["moodle"])[1] == ["EX1001", "alice@example.org", "38", ""]
