@@ -546,6 +546,9 @@ class SandboxReport:
     limits_hit: list[str] = field(default_factory=list)
     seconds: float = 0.0
     peak_memory_mb: float = 0.0                        # from the cgroup; 0 where there is none
+    # Hooks and patches that appeared in the kernel after a student's cell or during a test
+    # (grader/runtime_watch.py): "after <cell>: <what>".
+    tampering: list[str] = field(default_factory=list)
 
 
 class SandboxReports(dict):
@@ -736,6 +739,7 @@ class SandboxedExecute(Execute):
         self._killed_for = ""
         self._sandbox_km = None
         self._done: set[int] = set()
+        self._fingerprint = None
         self._started = time.monotonic()
         self._watchdog = threading.Timer(self.settings.wall_time_s, self._out_of_time)
         self._watchdog.daemon = True
@@ -753,6 +757,8 @@ class SandboxedExecute(Execute):
             self._watchdog.cancel()
             self._report.seconds = time.monotonic() - self._started
         self._report.limits_hit = self._limits_hit(nb)
+        for finding in self._report.tampering:      # every door's log; python -m grader also holds the grade
+            self.log.warning("review for tampering, seen in the kernel: %s", finding)
         km = self._sandbox_km
         if isinstance(km, SandboxedKernelManager):
             self._report.peak_memory_mb = km.peak_memory / (1 << 20)
@@ -814,7 +820,9 @@ class SandboxedExecute(Execute):
         from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
         try:
-            return super().preprocess_cell(cell, resources, index)
+            result = super().preprocess_cell(cell, resources, index)
+            self._watch(cell, index)
+            return result
         except CellTimeoutError:
             # Still busy after the per-cell limit and the interrupt (signals ignored, stuck
             # in C code): nothing after it could run, so stop the kernel now.
@@ -832,6 +840,31 @@ class SandboxedExecute(Execute):
             km.kill_sandbox()
         self._mark_not_run(cell, ran=True)
         return cell, self.resources
+
+    def _watch(self, cell, index: int) -> None:
+        """Ask the kernel, in a request of the executor's own, what hooks and patches it holds now
+        (grader/runtime_watch.py); a change after a cell the student's code ran in is a finding."""
+        if cell.cell_type != "code" or self.kc is None:
+            return
+        from grader import runtime_watch
+
+        try:
+            msg_id = self.kc.execute("", silent=True, store_history=False,
+                                     user_expressions={"fingerprint": runtime_watch.EXPRESSION})
+            reply = self.wait_for_reply(msg_id)
+        except Exception:     # a kernel that cannot answer: its cells' own outputs tell the rest
+            return
+        now = runtime_watch.parse((reply or {}).get("content"))
+        if now is None:
+            return
+        meta = cell.metadata.get("nbgrader", {})
+        student_ran = bool(meta.get("solution") or meta.get("grade") or not meta.get("locked"))
+        if self._fingerprint is not None and student_ran:
+            label = meta.get("grade_id") or f"cell {index + 1}"
+            where = f"during the test {label}" if meta.get("grade") and not meta.get("solution") else f"after {label}"
+            self._report.tampering += [f"{where}: {change}" for change in
+                                       runtime_watch.changes(self._fingerprint, now)]
+        self._fingerprint = now
 
     def _limits_hit(self, nb) -> list[str]:
         hits = []

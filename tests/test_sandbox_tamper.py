@@ -82,15 +82,35 @@ HOOK = {"name": "hooks_ipython", "cell": "scale",
                   "def scale(values, factor):\n"
                   "    return values     # wrong\n"}
 
+# The same hook with every name built at run time: the text review reads nothing suspect in it,
+# the runtime watch sees the transformer appear after the cell.
+HOOK_HIDDEN = {"name": "hooks_ipython_names_hidden", "cell": "scale",
+               "source": "import IPython\n"
+                         "_shell = getattr(IPython, 'get_' + 'ipython')()\n"
+                         "getattr(_shell, 'input_transformers_' + 'cleanup').append(lambda lines: ['pass\\n'])\n"
+                         "def scale(values, factor):\n"
+                         "    return values     # wrong\n"}
+
+# The same hook from a module handed in beside the notebook, its names built at run time so that
+# no cell shows them: the file is refused (never copied into the graded folder), so the import fails.
+EXTRA_FILE = {"name": "hook_in_extra_file", "cell": "scale", "file": "_speedups.py",
+              "file_source": "import sys\n"
+                             "_shell = getattr(sys.modules['IP' + 'ython'], 'get_' + 'ipython')()\n"
+                             "getattr(_shell, 'input_transformers_' + 'cleanup').append(lambda lines: ['pass\\n'])\n",
+              "source": "import _speedups\n"
+                        "def scale(values, factor):\n"
+                        "    return values     # wrong\n"}
+
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     require_sandbox()
     c = Course(tmp_path_factory.mktemp("tamper-course"), [], fixtures=[A], overrides={"Execute.timeout": 60})
     c.submit("correct", A, c.source_notebook(A))
-    for case in [*CASES, HOOK]:
+    for case in [*CASES, HOOK, HOOK_HIDDEN, EXTRA_FILE]:
         c.submit(case["name"], A, with_cell_replaced(c.source_notebook(A), case["cell"], case["source"]))
-    students = ["correct", *[case["name"] for case in CASES], HOOK["name"]]
+    (c.root / "submitted" / EXTRA_FILE["name"] / A / EXTRA_FILE["file"]).write_text(EXTRA_FILE["file_source"])
+    students = ["correct", *[case["name"] for case in CASES], HOOK["name"], HOOK_HIDDEN["name"], EXTRA_FILE["name"]]
     rows = grader.grade_submissions(c.root, [(s, A) for s in students], workers=2,
                                      overrides=c.overrides, feedback=False, sandbox=True)
     c.rows = {row.student: row for row in rows}
@@ -120,6 +140,45 @@ def test_interpreter_hooks_are_flagged_for_review(course):
     row = course.rows[HOOK["name"]]
     assert row.status == "graded"
     assert "review for tampering" in row.reason and "IPython" in row.reason, row.reason
+
+
+def test_a_hook_whose_names_are_built_at_run_time_is_seen_in_the_kernel(course):
+    """The text review finds nothing to flag; the executor's own request after the cell sees the
+    input transformer that the cell added, and the grade is held for review. (The hook still
+    rewrites the later test cells: detection, not defence; course/grading_security.md.)"""
+    import nbformat
+
+    row = course.rows[HOOK_HIDDEN["name"]]
+    notebook = nbformat.from_dict(course.autograded_notebook(HOOK_HIDDEN["name"], A))
+    assert tamper_review.tamper_review(with_cell_replaced(course.source_notebook(A), "scale",
+                                                         HOOK_HIDDEN["source"])) == [], "the text review flags it"
+    assert "seen in the kernel: tamper: after scale: added input transformers" in row.reason, row.reason
+    assert row.shown_status() == "graded, held for review", row
+    assert notebook.cells, "no autograded notebook"
+    for case in CASES:      # each patch of a watched function is seen where it happened
+        assert "seen in the kernel" in course.rows[case["name"]].reason, (case["name"], course.rows[case["name"]].reason)
+
+
+def test_code_handed_in_beside_the_notebook_is_refused_and_held_for_review(course):
+    name, handed_in = EXTRA_FILE["name"], EXTRA_FILE["file"]
+    row = course.rows[name]
+    scores = course.cell_scores(name, A)
+    assert row.status == "graded" and scores["test_scale"][0] == 0, (row, scores)
+    assert row.score <= course.rows["correct"].score - scores["test_scale"][1], row
+    assert not (course.root / "autograded" / name / A / handed_in).exists(), "the refused file was graded"
+    assert (course.root / "submitted" / name / A / handed_in).is_file(), "the submission lost a file"
+    assert f"refused (not graded, not run): {handed_in}" in row.reason, row.reason
+    assert row.shown_status() == "graded, held for review" and row.held_for_review, row
+    executed = course.autograded_notebook(name, A)
+    errors = [o.get("ename") for cell in executed.cells if cell.get("metadata", {}).get("nbgrader", {})
+              .get("grade_id") == "scale" for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors == ["ModuleNotFoundError"], errors
+    import csv
+    from grader.reports import write_grades_csv
+
+    with open(write_grades_csv(list(course.rows.values()), course.root / "grades.csv"), newline="") as handle:
+        status = {r["student"]: r["status"] for r in csv.DictReader(handle)}
+    assert status[name] == "graded, held for review" and status["correct"] == "graded", status
 
 
 def test_tamper_review_leaves_honest_code_alone():
