@@ -16,9 +16,11 @@ Three layers, each enough for plain text on its own:
 3. ``leaked_lines`` reads the finished feedback file; the grader withholds a file in which
    any hidden line is still found.
 
-Line matching cannot catch a submission that encodes the tests (base64, a cipher) before
-printing them; the tamper review flags the means to reach them (``In``, ``_ih``,
-``get_ipython``, event hooks) for a person to read (course/grading_security.md).
+``leaked_lines`` also undoes the encodings a submission could use to carry the tests past line
+matching (reversed, ROT13, base64, hex, compressed first). A cipher with a key of its own
+cannot be read back; the tamper review and the runtime watch flag the means to reach the
+tests (``In``, ``_ih``, ``get_ipython``, event hooks) for a person to read
+(course/grading_security.md).
 """
 from __future__ import annotations
 
@@ -188,11 +190,56 @@ def failure_message(cell) -> str:
     return ""
 
 
+# Runs of characters that could be base64 (standard or URL-safe) or hex of a hidden line.
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){8,}")
+# Whitespace inside a base64 block wrapped over lines (base64.encodebytes wraps at 76).
+_WRAPPED = re.compile(r"(?<=[A-Za-z0-9+/=_-])[ \t]*\r?\n[ \t]*(?=[A-Za-z0-9+/=_-])")
+
+
+def _decoded(blob: bytes) -> list[str]:
+    """``blob`` as text, and its zlib/gzip inflation where it is one (compressed before encoding)."""
+    import zlib
+
+    texts = [blob.decode("utf-8", "ignore")]
+    for wbits in (15, 31, -15):
+        try:
+            texts.append(zlib.decompress(blob, wbits).decode("utf-8", "ignore"))
+            break
+        except Exception:
+            continue
+    return texts
+
+
+def readings(text: str) -> list[str]:
+    """``text`` and what it says once undone from the encodings a submission could use to carry
+    hidden-test code past line matching: reversed, ROT13, base64 (standard, URL-safe, wrapped
+    over lines), hex, each possibly zlib- or gzip-compressed first."""
+    import base64
+    import binascii
+    import codecs
+
+    found = [text, text[::-1], codecs.decode(text, "rot13")]
+    for run in set(_BASE64_RUN.findall(text)) | set(_BASE64_RUN.findall(_WRAPPED.sub("", text))):
+        padded = run.rstrip("=") + "=" * (-len(run.rstrip("=")) % 4)
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                found += _decoded(decode(padded))
+            except (binascii.Error, ValueError):
+                continue
+    for run in set(_HEX_RUN.findall(text)):
+        found += _decoded(bytes.fromhex(run))
+    return found
+
+
 def leaked_lines(text: str, secrets: set[str]) -> list[str]:
-    """The secrets found in ``text`` (a feedback file: HTML tags and entities are undone)."""
+    """The secrets found in ``text`` (a feedback file: HTML tags and entities are undone), plainly
+    or under one of the encodings ``readings`` undoes."""
+    if not secrets:
+        return []
     plain = _plain(html.unescape(_TAGS.sub("\n", text)))
-    raw = _plain(text)
-    return sorted(s for s in secrets if s in plain or s in raw)
+    candidates = readings(plain) + [_plain(text)]
+    return sorted(s for s in secrets if any(s in candidate for candidate in candidates))
 
 
 def notebook_secrets(course_root: Path, assignment: str, notebook_name: str, submitted=None) -> set[str]:

@@ -72,6 +72,17 @@ def show_every_later_cell(info):
 ip.events.register("pre_run_cell", show_every_later_cell)
 '''
 
+# The same, encoded (base64 wrapped over lines, zlib-compressed first) and with every name built at
+# run time, so that neither line matching nor the text review could see it.
+DUMP_ENCODED = r'''
+import base64, sys, zlib
+ip = getattr(sys.modules["IP" + "ython"], "get_" + "ipython")()
+def _out(text):
+    print(base64.encodebytes(zlib.compress(text.encode())).decode())
+_out("\n".join(ip.user_ns["_" + "ih"]))
+getattr(ip, "ev" + "ents").register("pre_" + "run_cell", lambda info: _out(info.raw_cell))
+'''
+
 WRONG_MEAN = '''def mean(values):
     """Return the arithmetic mean of a non-empty list."""
     return sum(values) / 4
@@ -98,6 +109,7 @@ def hostile(tmp_path_factory):
     release = c.release_notebook(H)
     c.submit("searches_files", H, _with_free_cell(c, SEARCH_FILES))
     c.submit("dumps_tests", H, _with_free_cell(c, DUMP_WHAT_THE_KERNEL_KEPT))
+    c.submit("dumps_tests_encoded", H, _with_free_cell(c, DUMP_ENCODED))
     c.submit("wrong_mean", H, _with_cell(c.source_notebook(H), "mean", WRONG_MEAN))
     duplicated = c.source_notebook(H)
     index = next(i for i, cell in enumerate(duplicated.cells)
@@ -106,7 +118,7 @@ def hostile(tmp_path_factory):
         cell.source for cell in release.cells if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_square")
     duplicated.cells.insert(index + 1, copy.deepcopy(duplicated.cells[index]))
     c.submit("copied_test_cell", H, duplicated)
-    students = ["searches_files", "dumps_tests", "wrong_mean", "copied_test_cell"]
+    students = ["searches_files", "dumps_tests", "dumps_tests_encoded", "wrong_mean", "copied_test_cell"]
     rows = grader.grade_submissions(c.root, [(s, H) for s in students], overrides=OVERRIDES,
                                      feedback=True, sandbox=True)
     c.rows = {row.student: row for row in rows}
@@ -148,6 +160,23 @@ def test_dumped_tests_never_reach_what_the_student_receives(hostile):
         assert hidden_tests.leaked_lines(text, hostile.secrets) == [], f"hidden test code in {name}"
     assert "hidden-test code removed from the output of" in row.reason, row.reason
     assert "review for tampering" in row.reason, row.reason
+
+
+def test_encoded_dumps_are_read_back_and_withheld(hostile):
+    """Base64 of zlib of the tests, wrapped over lines, names built at run time: the page that
+    carries it is withheld (hidden_tests.readings undoes the encoding), and the runtime watch
+    holds the grade for review."""
+    row = hostile.rows["dumps_tests_encoded"]
+    assert (row.status, row.score) == ("graded", 5), row
+    outputs = "\n".join(o.get("text", "") for c in hostile.autograded_notebook("dumps_tests_encoded", H).cells
+                        for o in c.get("outputs", []))
+    assert "assert square(-4) == 16" not in outputs, "the dump was not encoded: this case tests nothing"
+    assert hidden_tests.leaked_lines(outputs, hostile.secrets), "the encoded dump did not happen"
+    assert "feedback hostile.html withheld" in row.reason, row.reason
+    assert "seen in the kernel: hostile: after cell" in row.reason and "added pre_run_cell callbacks" in row.reason
+    assert row.shown_status() == "graded, held for review", row
+    for name, text in _student_files(hostile, "dumps_tests_encoded").items():
+        assert hidden_tests.leaked_lines(text, hostile.secrets) == [], f"hidden test code in {name}"
 
 
 def test_failing_hidden_test_shows_name_points_and_message_not_code(hostile):

@@ -101,6 +101,51 @@ EXTRA_FILE = {"name": "hook_in_extra_file", "cell": "scale", "file": "_speedups.
                         "def scale(values, factor):\n"
                         "    return values     # wrong\n"}
 
+# The attack table: what a dishonest student could write, with no function implemented (the
+# starter scores 0). "held": the grade is held for review with a finding that names what it did
+# (whatever it scored); "open": it beats the grader today, unflagged (the hidden tests still run
+# in the student's kernel; issue 24): kept as a strict expected failure, so that closing the hole
+# shows up here.
+NOT_DONE = "def scale(values, factor):\n    raise NotImplementedError\n"
+ATTACKS = [
+    {"name": "attack_ast_transformer", "expect": "held", "finding": "after scale: added AST transformers",
+     "source": "import ast, IPython\n"
+               "class _Pass(ast.NodeTransformer):\n"
+               "    def visit_Assert(self, node):\n"
+               "        return ast.Pass()\n"
+               "getattr(getattr(IPython, 'get_' + 'ipython')(), 'ast_' + 'transformers').append(_Pass())\n" + NOT_DONE},
+    {"name": "attack_trace_function", "expect": "held", "finding": "after scale: installed a trace function",
+     "source": "import sys\n"
+               "def _tracer(frame, event, arg):\n"
+               "    return _tracer\n"
+               "getattr(sys, 'set' + 'trace')(_tracer)\n" + NOT_DONE},
+    {"name": "attack_pre_execute_repatches", "expect": "held", "finding": "after scale: added pre_execute callbacks",
+     "source": "import math, IPython\n"
+               "def _again():\n"
+               "    math.isclose = lambda *a, **k: True\n"
+               "getattr(getattr(IPython, 'get_' + 'ipython')(), 'events').register('pre_' + 'execute', _again)\n"
+               + NOT_DONE},
+    {"name": "attack_torch_function_mode", "expect": "held", "finding": "after scale: added torch function modes",
+     "source": "import torch\n"
+               "from torch.overrides import TorchFunctionMode as _Mode\n"
+               "class _Agree(_Mode):\n"
+               "    def __torch_function__(self, func, types, args=(), kwargs=None):\n"
+               "        return func(*args, **(kwargs or {}))\n"
+               "_Agree().__enter__()\n" + NOT_DONE},
+    # The hardened test binds its trusted tools as globals of the notebook, then calls the student's
+    # function: the function rebinds them through its caller's frame.
+    {"name": "attack_frame_globals", "expect": "open", "cell": "mean_of",
+     "source": "import sys\n"
+               "_caller = getattr(sys, '_get' + 'frame')\n"
+               "class _Zero(float):\n"
+               "    def __sub__(self, other):\n"
+               "        return 0.0\n"
+               "def mean_of(values):\n"
+               "    scope = getattr(_caller(1), 'f_' + 'globals')\n"
+               "    scope['_type'], scope['_float'] = (lambda value: 'same'), 'same'\n"
+               "    return _Zero(0.0)\n"},
+]
+
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
@@ -110,7 +155,12 @@ def course(tmp_path_factory):
     for case in [*CASES, HOOK, HOOK_HIDDEN, EXTRA_FILE]:
         c.submit(case["name"], A, with_cell_replaced(c.source_notebook(A), case["cell"], case["source"]))
     (c.root / "submitted" / EXTRA_FILE["name"] / A / EXTRA_FILE["file"]).write_text(EXTRA_FILE["file_source"])
-    students = ["correct", *[case["name"] for case in CASES], HOOK["name"], HOOK_HIDDEN["name"], EXTRA_FILE["name"]]
+    starter = c.release_notebook(A)
+    c.submit("starter", A, starter)
+    for attack in ATTACKS:
+        c.submit(attack["name"], A, with_cell_replaced(starter, attack.get("cell", "scale"), attack["source"]))
+    students = ["correct", "starter", *[case["name"] for case in CASES], HOOK["name"], HOOK_HIDDEN["name"],
+                EXTRA_FILE["name"], *[attack["name"] for attack in ATTACKS]]
     rows = grader.grade_submissions(c.root, [(s, A) for s in students], workers=2,
                                      overrides=c.overrides, feedback=False, sandbox=True)
     c.rows = {row.student: row for row in rows}
@@ -157,6 +207,19 @@ def test_a_hook_whose_names_are_built_at_run_time_is_seen_in_the_kernel(course):
     assert notebook.cells, "no autograded notebook"
     for case in CASES:      # each patch of a watched function is seen where it happened
         assert "seen in the kernel" in course.rows[case["name"]].reason, (case["name"], course.rows[case["name"]].reason)
+
+
+@pytest.mark.parametrize("attack", [pytest.param(a, marks=pytest.mark.xfail(
+    strict=True, reason="open: the hidden tests run in the student's kernel (issue 24)")) if a["expect"] == "open" else a
+    for a in ATTACKS], ids=[a["name"] for a in ATTACKS])
+def test_attack_scores_no_more_than_the_starter_or_is_held_with_its_reason(course, attack):
+    row, starter = course.rows[attack["name"]], course.rows["starter"]
+    assert row.status == "graded" and starter.status == "graded", (row, starter)
+    if attack["expect"] == "held":       # whatever it scored, a person reads it before it counts
+        assert row.shown_status() == "graded, held for review" and attack["finding"] in row.reason, row.reason
+    else:
+        assert row.score <= starter.score or row.held_for_review, \
+            f"scored {row.score} (the starter {starter.score}), unflagged: {row.reason}"
 
 
 def test_code_handed_in_beside_the_notebook_is_refused_and_held_for_review(course):
