@@ -339,15 +339,19 @@ for p, token_id in zip(top.values.tolist(), top.indices.tolist()):
 #   they contribute nothing to the sum **and** are not in the count you divide by. Padding is
 #   excluded this way.
 #
-# Write it with tensor operations (`torch.log_softmax`, `gather` or indexing, a mask), without
-# calling `torch.nn.functional.cross_entropy` or `torch.nn.CrossEntropyLoss`.
+# Write it with tensor operations (`torch.log_softmax`, `gather` or indexing, a mask; `F.nll_loss`
+# applied to your own log-softmax is allowed too), without running torch's own cross-entropy under
+# any name: not `torch.nn.functional.cross_entropy` (however it is imported or renamed), not
+# `torch.nn.CrossEntropyLoss`, not the `torch._C._nn.cross_entropy_loss` that both of them call.
+# The graded test looks at the torch operators your function runs, so every spelling counts.
 
 # %% [solution id=cross_entropy_from_logits]
 def cross_entropy_from_logits(logits, targets, ignore_index=-100):
     """Mean cross-entropy (nats per counted position), computed from log-softmax.
 
     logits: float tensor ``[..., vocab]`` (e.g. ``[batch, seq, vocab]`` or ``[N, vocab]``).
-    targets: integer tensor with the shape of ``logits`` minus its last dimension.
+    targets: integer tensor with the shape of ``logits`` minus its last dimension, on the same
+        device as ``logits``.
     ignore_index: positions whose target equals it are excluded from sum and count.
 
     Returns a 0-dim tensor (so it can be back-propagated), equal to
@@ -371,7 +375,8 @@ def cross_entropy_from_logits(logits, targets, ignore_index=-100):
 
 # %% [markdown]
 # **Try it.** The textbook example first: logits `[1.0, 2.0, 0.1]` with target 1 give
-# `-log(0.631) = 0.4170`. Then the batch from Part 1 through the model: your value and
+# softmax probability `0.659` to the target, so the loss is `-log(0.659) = 0.4170`. Then the batch
+# from Part 1 through the model (its targets moved to the logits' device): your value and
 # PyTorch's should agree to about 6 digits.
 
 # %% [code]
@@ -380,7 +385,7 @@ print(f"textbook example: {float(example):.4f} (expected 0.4170)")
 
 with torch.inference_mode():
     batch_logits = model(input_ids=inputs.to(DEVICE)).logits
-mine = cross_entropy_from_logits(batch_logits, targets)
+mine = cross_entropy_from_logits(batch_logits, targets.to(DEVICE))
 reference = F.cross_entropy(batch_logits.reshape(-1, batch_logits.shape[-1]).float(), targets.reshape(-1).to(DEVICE))
 print(f"by hand: {float(mine):.6f} | torch: {float(reference):.6f} nats/token")
 
@@ -424,14 +429,26 @@ else:
 print("cross_entropy_from_logits: visible tests passed")
 
 # %% [tests id=test_cross_entropy_from_logits_hidden points=3]
-"""Check cross_entropy_from_logits against torch on several shapes, a custom ignore_index, large logits and gradients."""
+"""Check cross_entropy_from_logits against torch on several shapes, a custom ignore_index, large logits and gradients, and that it never runs torch's own cross-entropy."""
 ### BEGIN HIDDEN TESTS
 # include: trusted_prelude
 
-import torch.nn.functional as _F
+from torch._C._autograd import _disable_profiler_legacy as _profiler_off, _enable_profiler_legacy as _profiler_on
+from torch._C._profiler import (ProfilerConfig as _ProfilerConfig, ProfilerState as _ProfilerState,
+                                _ExperimentalConfig as _ExperimentalConfig)
 
 with _raw():
     _F64 = _T.dtype.__get__(_T.double(_VF.zeros([1])))   # float64, read off a fresh tensor
+
+def _operators_run(call):
+    """(what call() returns, the names of the torch operators it ran), as torch's CPU profiler
+    records them in C++ at the dispatcher, whatever Python name or module led there."""
+    _profiler_on(_ProfilerConfig(_ProfilerState.CPU, False, False, False, False, False, _ExperimentalConfig()))
+    try:
+        result = call()
+    finally:
+        threads = _profiler_off()
+    return result, [_event.name() for _thread in threads for _event in _thread]
 
 def _loss_value(loss):
     """The value of a 0-dim loss tensor, read by torch's C code (TypeError for anything else)."""
@@ -519,16 +536,20 @@ for _t in _flat_t:
     _i += 1
 assert _checked == 24 * 13, "not every gradient entry was checked"
 
-# Written by hand: it must work with torch's cross-entropy unavailable.
-_saved = _F.cross_entropy
-def _forbidden(*args, **kwargs):
-    raise AssertionError("cross_entropy_from_logits must be written by hand, without F.cross_entropy / nn.CrossEntropyLoss")
-_F.cross_entropy = _forbidden
-try:
-    _got = _loss_value(cross_entropy_from_logits(_l3, _t3))
-finally:
-    _F.cross_entropy = _saved
-assert _near(_got, _ref_ce(_l3, _t3), 1e-5, 1e-6)
+# Written by hand: torch's own cross-entropy never runs. F.cross_entropy (under any name),
+# nn.CrossEntropyLoss and torch._C._nn.cross_entropy_loss all run the operator
+# aten::cross_entropy_loss, which the profiler sees; log-softmax with F.nll_loss does not.
+_checked = 0
+for _name, _args, _kw in (("[batch, seq, vocab]", (_l3, _t3), {}), ("ignore_index=4", (_l2, _t2c), {"ignore_index": 4})):
+    _loss, _ran = _operators_run(lambda: cross_entropy_from_logits(*_args, **_kw))
+    assert "aten::cross_entropy_loss" not in _ran, (
+        f"{_name}: cross_entropy_from_logits ran torch's own cross-entropy (aten::cross_entropy_loss, which "
+        "F.cross_entropy under any name, nn.CrossEntropyLoss and torch._C._nn.cross_entropy_loss all run): "
+        "write it by hand, from log-softmax")
+    _got, _want = _loss_value(_loss), _ref_ce(*_args, **_kw)
+    assert _near(_got, _want, 1e-5, 1e-6), f"{_name}: got {_got}, expected {_want}"
+    _checked += 1
+assert _checked == 2, "not every call was checked"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -695,6 +716,26 @@ def _snapshot(params):
     with _raw():
         return [_T.clone(_T.detach(_p)) for _p in params]
 
+_LR = 0.5
+
+def _step_off(before, after, gradients, plus=None):
+    """How far the step `after - before` lies from -_LR * gradients (plus the steps in `plus`, when
+    given), in float64: (squared distance, squared size of the step wanted)."""
+    off, size, k = 0.0, 0.0, 0
+    assert _list.__len__(before) == _list.__len__(after) == _list.__len__(gradients) > 0, (
+        "the model's parameters changed in number")
+    while k < _list.__len__(before):
+        with _raw():
+            step = _T.sub(_T.double(_T.detach(after[k])), _T.double(before[k]))
+            want = _VF.zeros_like(step) if gradients[k] is None else _T.mul(_T.double(gradients[k]), -_LR)
+            if plus is not None:
+                want = _T.add(want, plus[k])
+            off += _T.item(_T.sum(_T.pow(_T.sub(step, want), 2)))
+            size += _T.item(_T.sum(_T.pow(want, 2)))
+        k += 1
+    assert size > 0, "the test's reference step is zero"
+    return off, size
+
 _inner = _AutoLM.from_pretrained(helpers.TINY_DIR, dtype=_torch.float32)
 _m = _SpyLM(_inner)
 _m.eval()  # as a model is after evaluation: train_step must switch training mode on itself
@@ -708,7 +749,8 @@ with _raw():
     _batch2 = (_T.clone(_T.narrow(_ids2, 1, 0, 12)), _T.clone(_T.narrow(_ids2, 1, 1, 12)))
 _before = _snapshot(_params(_m))
 _expected = _loss_now(_inner, _batch)
-_opt = _RecordingSGD(_params(_m), lr=0.5)
+_fresh1 = [_g for _g in _fresh_gradient(_inner, _batch, _params(_m))]   # no dropout in the tiny model
+_opt = _RecordingSGD(_params(_m), lr=_LR)
 _got = train_step(_m, _batch, _opt)
 assert _type(_got) is _float, f"return a Python float (loss.item()), got {_type(_got).__name__}"
 assert _list.__len__(_m.modes) > 0, "train_step never called the model"
@@ -727,10 +769,22 @@ while _k < _list.__len__(_before):
         _changed += 0 if _VF.equal(_before[_k], _T.detach(_after[_k])) else 1
     _k += 1
 assert _changed > 0, "the weights did not change"
+# Plain SGD: the step is exactly -lr times the gradient the optimizer found. Same float32 arithmetic
+# on both sides: a 1e-3 relative difference is far above rounding, and far below the difference a
+# wrong gradient makes (of the order of the step itself).
+_off, _size = _step_off(_before, _params(_m), _fresh1)
+assert _off <= 1e-6 * _size, (
+    "the first call's step was not -lr times the gradient of this batch's mean cross-entropy at the "
+    "weights the call started from (checked with plain SGD, lr=0.5): back-propagate that loss and step once")
 # A second call, on another batch: its loss is the loss before its own step, and its step is
 # -lr times a fresh gradient of that batch at the new weights. Gradients left over from the first
 # call would be added to it (PyTorch accumulates .grad), whenever they are cleared.
 _theta1 = _snapshot(_params(_m))
+_step1, _k = [], 0                                        # the first call's step, in float64
+while _k < _list.__len__(_before):
+    with _raw():
+        _step1.append(_T.sub(_T.double(_theta1[_k]), _T.double(_before[_k])))
+    _k += 1
 _fresh = [_g for _g in _fresh_gradient(_inner, _batch2, _params(_m))]
 _expected2 = _loss_now(_inner, _batch2)
 _m.modes.clear()
@@ -739,22 +793,19 @@ assert _type(_got2) is _float and _near(_got2, _expected2, 1e-4), (
     "second call: the returned loss is not the loss before its step")
 assert _opt.steps_with_grads == [True, True], "second call: exactly one optimizer.step() with gradients"
 assert [_mode for _mode in _m.modes if _mode is not True] == [], "second call: the forward pass ran in eval mode"
-_theta2, _off, _size, _k = _params(_m), 0.0, 0.0, 0
-assert _list.__len__(_theta2) == _list.__len__(_theta1) == _list.__len__(_fresh) > 0
-while _k < _list.__len__(_theta1):
-    with _raw():
-        _step = _T.sub(_T.double(_T.detach(_theta2[_k])), _T.double(_theta1[_k]))
-        _want = _VF.zeros_like(_step) if _fresh[_k] is None else _T.mul(_T.double(_fresh[_k]), -0.5)
-        _off += _T.item(_T.sum(_T.pow(_T.sub(_step, _want), 2)))
-        _size += _T.item(_T.sum(_T.pow(_want, 2)))
-    _k += 1
-assert _size > 0, "the test's reference gradient is zero"
-# Same float32 arithmetic on both sides: a 1e-3 relative difference is far above rounding, and far
-# below the difference a left-over gradient makes (of the order of the step itself).
-assert _off <= 1e-6 * _size, (
-    "the second call did not step along its own batch's gradient: gradients from the previous call "
-    "were added to it. Clear them once per call with optimizer.zero_grad(), before loss.backward() "
-    "or after optimizer.step()")
+_theta2 = _params(_m)
+_off, _size = _step_off(_theta1, _theta2, _fresh)
+if _off > 1e-6 * _size:
+    # The first call's gradient still in .grad: this step is -lr * (fresh + first) = -lr * fresh + step 1.
+    _off_left, _size_left = _step_off(_theta1, _theta2, _fresh, plus=_step1)
+    assert _off_left > 1e-6 * _size_left, (
+        "the second call's step was -lr times its own batch's gradient plus the first call's: the first "
+        "call's gradients were still stored (PyTorch adds new gradients to them). Clear them once per "
+        "call with optimizer.zero_grad(), before loss.backward() or after optimizer.step()")
+    raise AssertionError(
+        "the second call's step was not -lr times the gradient of its own batch's mean cross-entropy at "
+        "the weights it started from (checked with plain SGD, lr=0.5); gradients left over from an "
+        "earlier call are one possible cause")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -785,6 +836,11 @@ assert _off <= 1e-6 * _size, (
 # `max_length`, when given, truncates each text to its first `max_length` tokens. An empty list,
 # or texts that give nothing to predict (every text shorter than two tokens), must raise
 # `ValueError` with a clear message, not return NaN.
+#
+# `device` says where the inputs go (the tokenizer returns them on the CPU). When it is given, use
+# it as given, even if the model's parameters report another device (a model whose weights are
+# offloaded, for instance, can report its parameters on the `meta` device while it runs elsewhere).
+# When it is `None`, use the device of the model's parameters.
 
 # %% [solution id=evaluate_perplexity]
 def evaluate_perplexity(model, tokenizer, texts, batch_size, max_length=None, device=None):
@@ -793,8 +849,9 @@ def evaluate_perplexity(model, tokenizer, texts, batch_size, max_length=None, de
     model: a causal LM; tokenizer: its tokenizer (must have a pad token).
     texts: a list of strings. batch_size: texts per forward pass (int >= 1).
     max_length: if given, each text is truncated to its first ``max_length`` tokens.
-    device: None (the default) for the device of the model's parameters, or that same device
-        given explicitly (e.g. ``"cpu"``); the result is the same either way.
+    device: where the inputs go. None (the default): the device of the model's parameters.
+        Given (e.g. ``"cpu"``): that device, even when the model's parameters report another
+        one (a model whose weights are offloaded, say).
 
     Batched, inside inference mode (no gradients), the model left in eval mode. Padding
     and the first token of every text are not predictions and are excluded.
@@ -870,7 +927,7 @@ for _other, _bs in ((_r1, 1), (_r3, 3)):
 print("evaluate_perplexity: visible tests passed")
 
 # %% [tests id=test_evaluate_perplexity_hidden points=4]
-"""Check evaluate_perplexity against an independent per-text computation on a model with widely varying losses."""
+"""Check evaluate_perplexity against an independent per-text computation on a model with widely varying losses, and that a device given is where the inputs go."""
 ### BEGIN HIDDEN TESTS
 # include: trusted_prelude
 
@@ -959,10 +1016,60 @@ _ref_loss_t, _ref_n_t = _reference(_inner, 30.0, _tok, _texts, max_length=12)
 _loss, _ppl, _n = _result(evaluate_perplexity(_model, _tok, _texts, batch_size=4, max_length=12))
 assert _n == _ref_n_t, f"max_length=12: n_tokens {_n}, expected {_ref_n_t}"
 assert _near(_loss, _ref_loss_t, 1e-4), f"max_length=12: avg_loss {_loss}, expected {_ref_loss_t}"
-# An explicit device argument.
+
+# An explicit device argument is where the inputs go, even when the model's parameters report another.
+def _device_type(t):
+    with _raw():
+        return _T.device.__get__(t).type
+
+class _OffloadedLM(_torch.nn.Module):
+    """Test double: a model whose weights are offloaded. Its only parameter, and so `.device` and
+    next(parameters()).device, is on the meta device, which holds no data; it runs the scaled tiny
+    model on the CPU and records the device of every tensor it is called with. `.to(...)` moves
+    that parameter, as it would move a real model's."""
+    def __init__(self, runner):
+        super().__init__()
+        self.placement = _torch.nn.Parameter(_VF.empty([1], device="meta"), requires_grad=False)
+        self.__dict__["runner"] = runner   # not a submodule: its parameters stay out of parameters()
+        self.seen = []
+    @property
+    def device(self):
+        with _raw():
+            return _T.device.__get__(self.placement)
+    def _apply(self, fn, recurse=True):
+        with _raw():
+            moved = fn(_VF.zeros([1]))
+        self.placement = _torch.nn.Parameter(moved, requires_grad=False)
+        return self
+    def forward(self, *args, **kwargs):
+        places = [_device_type(_v) for _v in [*args, *kwargs.values()] if _is_subclass(_T, _type(_v))]
+        self.seen.append(places)
+        assert places and [_p for _p in places if _p != "cpu"] == [], (
+            f"the model was called with tensors on {places}, but device='cpu' was given")
+        return self.runner(*args, **kwargs)
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            runner = self.__dict__.get("runner")
+            if runner is None:
+                raise
+            return getattr(runner, name)
+
+_offloaded = _OffloadedLM(_model)
+assert _device_type(_offloaded.placement) == "meta", "the test could not set up its model"
 _ref_loss_d, _ref_n_d = _reference(_inner, 30.0, _tok, _texts[:3])
-_loss, _ppl, _n = _result(evaluate_perplexity(_model, _tok, _texts[:3], batch_size=2, device="cpu"))
-assert _n == _ref_n_d and _near(_loss, _ref_loss_d, 1e-4), "device='cpu' changes the result"
+try:
+    _r = evaluate_perplexity(_offloaded, _tok, _texts[:3], batch_size=2, device="cpu")
+except Exception as _error:
+    raise AssertionError(
+        "device='cpu' given, for a model whose parameters report the meta device (as offloaded weights do): "
+        f"evaluate_perplexity raised {_type(_error).__name__}: {_error}. When device is given, the inputs go to "
+        "that device, whatever device the model's parameters report") from None
+assert _list.__len__(_offloaded.seen) > 0, "device='cpu': the model was never called"
+_loss, _ppl, _n = _result(_r)
+assert _n == _ref_n_d and _near(_loss, _ref_loss_d, 1e-4), (
+    f"device='cpu': n_tokens {_n}, avg_loss {_loss}; expected {_ref_n_d}, {_ref_loss_d}")
 ### END HIDDEN TESTS
 
 # %% [tests id=test_evaluate_perplexity_no_grad points=2]

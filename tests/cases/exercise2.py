@@ -184,6 +184,39 @@ CASES: list[dict] = [
                "    return torch.nn.CrossEntropyLoss(ignore_index=ignore_index)(flat_logits.float(), flat_targets)\n"
                "    log_probs = torch.log_softmax(flat_logits.float(), dim=-1)\n")],
              ["test_cross_entropy_from_logits_hidden"]),
+    # torch's cross-entropy under other spellings: each runs the operator aten::cross_entropy_loss.
+    _mistake("ce_calls_aliased_cross_entropy", CE,  # bound to another name before the test runs
+             [("def cross_entropy_from_logits(",
+               "from torch.nn.functional import cross_entropy as ce\n\n\ndef cross_entropy_from_logits("),
+              ("    log_probs = torch.log_softmax(flat_logits.float(), dim=-1)\n",
+               "    return ce(flat_logits.float(), flat_targets, ignore_index=ignore_index)\n"
+               "    log_probs = torch.log_softmax(flat_logits.float(), dim=-1)\n")],
+             ["test_cross_entropy_from_logits_hidden"]),
+    _mistake("ce_calls_cross_entropy_of_another_module_name", CE,
+             [("def cross_entropy_from_logits(",
+               "import torch.nn.functional as F2\n\n\ndef cross_entropy_from_logits("),
+              ("    log_probs = torch.log_softmax(flat_logits.float(), dim=-1)\n",
+               "    return F2.cross_entropy(flat_logits.float(), flat_targets, ignore_index=ignore_index)\n"
+               "    log_probs = torch.log_softmax(flat_logits.float(), dim=-1)\n")],
+             ["test_cross_entropy_from_logits_hidden"]),
+    _mistake("ce_calls_c_cross_entropy_loss", CE,  # what F.cross_entropy calls (reduction 1 = mean)
+             [("    log_probs = torch.log_softmax(flat_logits.float(), dim=-1)\n",
+               "    return torch._C._nn.cross_entropy_loss(flat_logits.float(), flat_targets, None, 1, ignore_index, 0.0)\n"
+               "    log_probs = torch.log_softmax(flat_logits.float(), dim=-1)\n")],
+             ["test_cross_entropy_from_logits_hidden"]),
+    _mistake("ce_calls_aten_cross_entropy_op", CE,
+             [("    log_probs = torch.log_softmax(flat_logits.float(), dim=-1)\n",
+               "    return torch.ops.aten.cross_entropy_loss(flat_logits.float(), flat_targets, None, 1, ignore_index)\n"
+               "    log_probs = torch.log_softmax(flat_logits.float(), dim=-1)\n")],
+             ["test_cross_entropy_from_logits_hidden"]),
+    _correct("ce_alt_log_softmax_nll_loss", CE, '''def cross_entropy_from_logits(logits, targets, ignore_index=-100):
+    """Log-softmax by hand, then F.nll_loss picks -log p(target) and averages over counted rows."""
+    log_p = F.log_softmax(logits.flatten(0, -2).to(torch.float32), dim=-1)
+    y = targets.flatten()
+    if bool((y == ignore_index).all()):
+        raise ValueError("every target is ignore_index: nothing to average")
+    return F.nll_loss(log_p, y, ignore_index=ignore_index, reduction="mean")
+'''),
 
     # ---------------------------------------------------------------- Part 3: training step
     _mistake("train_no_zero_grad", TS,
@@ -222,6 +255,9 @@ CASES: list[dict] = [
     _mistake("train_returns_tensor", TS,  # keeps the whole graph alive
              [("    return loss.item()", "    return loss")],
              ["test_train_step", "test_train_step_hidden"]),
+    _mistake("train_backward_on_summed_loss", TS,  # steps along the sum, returns the mean
+             [("    loss.backward()\n", "    (loss * targets.numel()).backward()\n")],
+             ["test_train_step_hidden"]),
     _mistake("train_zero_grad_between_backward_and_step", TS,  # the step finds no gradients
              [("    loss.backward()\n    optimizer.step()\n    optimizer.zero_grad(set_to_none=True)\n",
                "    loss.backward()\n    optimizer.zero_grad(set_to_none=True)\n    optimizer.step()\n")],
@@ -321,6 +357,36 @@ CASES: list[dict] = [
              [("device = torch.device(device) if device is not None else next(model.parameters()).device",
                "device = torch.device(device)")],
              ["test_evaluate_perplexity", "test_evaluate_perplexity_hidden", "test_evaluate_perplexity_no_grad"]),
+    _mistake("eval_device_argument_ignored", EV,  # inputs always go where the model says it is
+             [("device = torch.device(device) if device is not None else next(model.parameters()).device",
+               "device = model.device")],
+             ["test_evaluate_perplexity_hidden"]),
+    _correct("eval_alt_moves_model_to_device", EV, '''def evaluate_perplexity(model, tokenizer, texts, batch_size, max_length=None, device=None):
+    """Moves the model to `device` when one is given, then everything to where its weights are."""
+    if len(texts) == 0:
+        raise ValueError("nothing to evaluate")
+    if device is not None:
+        model.to(device)
+    where = next(model.parameters()).device
+    model.eval()
+    sums, counts = [], []
+    with torch.no_grad():
+        for i in range(0, len(texts), batch_size):
+            enc = tokenizer(list(texts[i:i + batch_size]), return_tensors="pt", padding="longest",
+                            padding_side="right", truncation=max_length is not None, max_length=max_length)
+            ids, mask = enc.input_ids.to(where), enc.attention_mask.to(where)
+            if ids.shape[1] < 2:
+                continue
+            log_p = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), dim=-1)
+            nll = -torch.take_along_dim(log_p, ids[:, 1:, None], dim=-1)[..., 0]
+            real = mask[:, 1:].bool()
+            sums.append(nll[real].sum().item())
+            counts.append(int(real.sum()))
+    if sum(counts) == 0:
+        raise ValueError("no text has two tokens")
+    avg = sum(sums) / sum(counts)
+    return {"avg_loss": avg, "perplexity": math.exp(avg), "n_tokens": sum(counts)}
+'''),
     _correct("eval_alt_model_loss_times_count", EV, '''def evaluate_perplexity(model, tokenizer, texts, batch_size, max_length=None, device=None):
     """Uses the model's own mean loss per batch, weighted back by its token count."""
     if len(texts) == 0:
@@ -403,7 +469,7 @@ CASES: list[dict] = [
             logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
             targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
             n = int((targets != -100).sum())
-            total += float(cross_entropy_from_logits(logits[:, :-1], targets)) * n
+            total += float(cross_entropy_from_logits(logits[:, :-1], targets.to(logits.device))) * n
             n_total += n
     return {"avg_loss": total / n_total, "perplexity": math.exp(total / n_total), "n_tokens": n_total}
 '''),
