@@ -40,7 +40,7 @@ pytestmark = pytest.mark.pipeline
 
 VENV_BIN = Path(sys.executable).parent
 PARTS = ("nbgrader_config.py", "students.csv", "source", "submitted")
-EXPECTED = {("alice", "exercise1"): 52, ("alice", "exercise2"): 25, ("bob", "exercise1"): 43, ("bob", "exercise2"): 19}
+EXPECTED = {("alice", "exercise1"): 54, ("alice", "exercise2"): 25, ("bob", "exercise1"): 45, ("bob", "exercise2"): 19}
 
 
 def _free_port() -> int:

@@ -94,6 +94,28 @@ def load_model_and_tokenizer(candidates, precision="float32", device="cpu"):
     raise RuntimeError("could not load any of %d candidates:\\n%s" % (len(ids), "\\n".join(tried)))
 """
 
+_ALT_LOADER_FOLDER_CHECK = '''
+def load_model_and_tokenizer(candidates, precision="float32", device="cpu"):
+    """As helpers.load_causal_lm does: a candidate that looks like a path must be an existing folder
+    before from_pretrained is asked (its own FileNotFoundError otherwise); each failure reported as
+    '<id>: <error type>: <message>'."""
+    dtype, label = _resolve_dtype(precision, device)
+    attempts = []
+    for cid in ([candidates] if isinstance(candidates, (str, Path)) else candidates):
+        cid = str(cid)
+        try:
+            if cid.startswith((".", "/", "~")) and not Path(cid).expanduser().is_dir():
+                raise FileNotFoundError(f"no model folder at {cid} (run the set-up: make setup)")
+            tok = AutoTokenizer.from_pretrained(cid)
+            mdl = AutoModelForCausalLM.from_pretrained(cid, dtype=dtype).to(device).eval()
+        except Exception as exc:
+            attempts.append(f"  - {cid}: {type(exc).__name__}: {' '.join(str(exc).split())[:240]}")
+            continue
+        print(f"Loaded: {cid} | device={device} | dtype={label}")
+        return tok, mdl, cid, label
+    raise RuntimeError(f"none of the {len(attempts)} candidate model(s) could be loaded:\\n" + "\\n".join(attempts))
+'''
+
 _ALT_TIME_NS = '''
 import time as _clock
 
@@ -236,7 +258,11 @@ def measure_batched(model, tokenizer, prompts, batch_sizes, max_new_tokens, repe
                            "tokens_per_sec": statistics.median(rate[b]),
                            "per_sample_latency_s": statistics.median(latency[b]),
                            "amortized_latency_per_sample_s": statistics.median(latency[b]) / b} for b in sizes])
-    figure = helpers.plot_metric(frame["batch_size"], frame["tokens_per_sec"], x_key="batch_size", y_key="tokens_per_sec")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    helpers.plot_metric(frame["batch_size"], frame["tokens_per_sec"], x_key="batch_size", y_key="tokens_per_sec",
+                        ax=left)
+    helpers.plot_metric(frame["batch_size"], frame["per_sample_latency_s"], x_key="batch_size",
+                        y_key="per_sample_latency_s", ax=right)
     helpers.save_figure(figure, "batching")
     return frame
 '''
@@ -361,6 +387,172 @@ def measure_batched(model, tokenizer, prompts, batch_sizes, max_new_tokens, repe
     return df
 '''
 
+# --- Parts B2, B3 and B5: what only their hidden tests check (test_*_hidden) -----------------------------
+_ALT_ABLATION_FRAME = '''
+def ablate_cache_and_padding(model, tokenizer, prompts, max_new_tokens, repeats):
+    """Every run in one long DataFrame, medians by a pandas groupby; one arm after the other (time_repeats);
+    the tokenizer's side restored in a finally."""
+    saved_side = tokenizer.padding_side
+    records = []
+    try:
+        for use_cache, side in ABLATION_ARMS:
+            tokenizer.padding_side = side
+            for run in time_repeats(model, tokenizer, list(prompts), max_new_tokens, repeats, use_cache=use_cache):
+                records.append({"use_cache": use_cache, "padding_side": side, **run})
+    finally:
+        tokenizer.padding_side = saved_side
+    metrics = ["total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"]
+    table = pd.DataFrame(records).groupby(["use_cache", "padding_side"], sort=False)[metrics].median().reset_index()
+    table["max_new_tokens"] = max_new_tokens
+    return table
+'''
+
+_ALT_BATCHED_FRAME_TWIN = '''
+def measure_batched(model, tokenizer, prompts, batch_sizes, max_new_tokens, repeats):
+    """time_repeats per batch size, the prompts cycled by repeating the list, pandas medians, left padding in a
+    context manager; one chart with a twin axis, the latency drawn in milliseconds."""
+    @contextlib.contextmanager
+    def padded_on_the_left():
+        before = tokenizer.padding_side
+        tokenizer.padding_side = "left"
+        try:
+            yield
+        finally:
+            tokenizer.padding_side = before
+
+    records = []
+    with padded_on_the_left():
+        for size in batch_sizes:
+            batch = (list(prompts) * (int(size) // len(prompts) + 1))[:int(size)]
+            for result in time_repeats(model, tokenizer, batch, max_new_tokens, repeats):
+                records.append({"batch_size": int(size), **result})
+    medians = pd.DataFrame(records).groupby("batch_size", sort=False)[["total_latency_s", "tokens_per_sec"]].median()
+    frame = medians.reset_index()
+    frame["per_sample_latency_s"] = frame["total_latency_s"]
+    frame["amortized_latency_per_sample_s"] = frame["total_latency_s"] / frame["batch_size"]
+    frame["max_new_tokens"] = int(max_new_tokens)
+    figure, throughput_axis = plt.subplots()
+    throughput_axis.plot(frame["batch_size"], frame["tokens_per_sec"], "o-", color="tab:blue")
+    throughput_axis.set_ylabel("tokens/s (all sequences)")
+    latency_axis = throughput_axis.twinx()
+    latency_axis.plot(frame["batch_size"], 1000.0 * frame["per_sample_latency_s"], "s--", color="tab:red")
+    latency_axis.set_ylabel("latency per request (ms)")
+    helpers.save_figure(figure, "batching")
+    plt.close(figure)
+    return frame
+'''
+
+_ALT_RESULTS_COLUMNS = '''
+RESULT_COLUMNS = ["variant", "model_id", "device", "dtype_or_backend", "tokens_per_sec", "speedup_vs_baseline_x",
+                  "total_latency_s", "avg_latency_per_token_ms", "perplexity", "perplexity_change_pct", "size_mb"]
+
+
+def build_results_table(rows):
+    """Whole columns at once with pandas: absent keys become NaN, reindex orders the columns and drops the rest."""
+    table = pd.DataFrame.from_records(list(rows)).rename(columns={"ppx": "perplexity"})
+    table = table.reindex(columns=RESULT_COLUMNS)
+    baseline = table.iloc[0]
+    table["speedup_vs_baseline_x"] = table["tokens_per_sec"] / baseline["tokens_per_sec"]
+    table["perplexity_change_pct"] = 100.0 * (table["perplexity"].astype(float) / float(baseline["perplexity"]) - 1.0)
+    return table
+'''
+
+_FASTEST = "fastest = min(runs, key=lambda r: r[\"total_latency_s\"])  # best of the repeats, as timeit reports\n"
+
+B2_B3_B5_CASES = [
+    # B2 ablate_cache_and_padding
+    _mistake("ablation_repeats_hard_coded", AB, [("for use_cache, side in ABLATION_ARMS], repeats)",
+                                                  "for use_cache, side in ABLATION_ARMS], 3)")],
+             ["test_ablation_hidden"]),
+    _mistake("ablation_fastest_run_not_median", AB, [
+        ('            for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):\n'
+         '                row[key], row[f"{key}_iqr"] = _median_and_iqr(runs, key)\n',
+         "            " + _FASTEST +
+         '            for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):\n'
+         '                row[key], row[f"{key}_iqr"] = fastest[key], 0.0\n')],
+        ["test_ablation_hidden"]),
+    _mistake("ablation_timings_on_wrong_rows", AB, [("zip(ABLATION_ARMS, timings)", "zip(ABLATION_ARMS, timings[::-1])")],
+             ["test_ablation_hidden"]),
+    _mistake("ablation_side_reset_to_left", AB, [("        tokenizer.padding_side = original_side\n",
+                                                  '        tokenizer.padding_side = "left"\n')],
+             ["test_ablation_hidden"]),
+    _mistake("ablation_left_arms_keep_original_side", AB, [
+        ("            tokenizer.padding_side = side\n",
+         '            tokenizer.padding_side = side if side == "right" else original_side  # left: as found\n')],
+        ["test_ablation_hidden"]),
+    _mistake("ablation_batch_first_two_prompts", AB, [("    batch = list(prompts)\n", "    batch = list(prompts)[:2]\n")],
+             ["test_ablation_hidden"]),
+    _mistake("ablation_max_new_tokens_column_missing", AB, [
+        ('"max_new_tokens": int(max_new_tokens), "repeats": int(repeats)}', '"repeats": int(repeats)}')],
+        ["test_ablation_hidden"]),
+    _correct("alt_ablation_runs_frame_groupby", AB, _ALT_ABLATION_FRAME),
+    # B3 measure_batched
+    _mistake("batched_first_prompt_repeated", BA, [("batch = [prompts[i % len(prompts)] for i in range(int(size))]",
+                                                    "batch = [prompts[0]] * int(size)")],
+             ["test_batched_hidden"]),
+    _mistake("batched_padding_side_flipped", BA, [
+        ('tokenizer.padding_side = "left"  # decoder-only',
+         'tokenizer.padding_side = "left" if original_side == "right" else "right"  # flipped; decoder-only')],
+        ["test_batched_hidden"]),
+    _mistake("batched_side_reset_to_right", BA, [("        tokenizer.padding_side = original_side\n",
+                                                  '        tokenizer.padding_side = "right"\n')],
+             ["test_batched_hidden"]),
+    _mistake("batched_repeats_hard_coded", BA, [("for size in sizes], repeats)", "for size in sizes], 3)")],
+             ["test_batched_hidden"]),
+    _mistake("batched_fastest_run_not_median", BA, [
+        ('            latency, latency_iqr = _median_and_iqr(runs, "total_latency_s")\n'
+         '            rate, rate_iqr = _median_and_iqr(runs, "tokens_per_sec")\n',
+         "            " + _FASTEST +
+         '            latency, latency_iqr = fastest["total_latency_s"], 0.0\n'
+         '            rate, rate_iqr = fastest["tokens_per_sec"], 0.0\n')],
+        ["test_batched_hidden"]),
+    _mistake("batched_max_new_tokens_hard_coded", BA, [
+        ("time_generate(model, tokenizer, batch, max_new_tokens, warmup=warmup)",
+         "time_generate(model, tokenizer, batch, 4, warmup=warmup)")],
+        ["test_batched_hidden"]),
+    _mistake("batched_max_new_tokens_column_missing", BA, [
+        ('"max_new_tokens": int(max_new_tokens), "repeats": int(repeats),', '"repeats": int(repeats),')],
+        ["test_batched_hidden"]),
+    _mistake("batched_latency_not_plotted", BA, [
+        ('    helpers.plot_metric(frame["batch_size"], frame["per_sample_latency_s"], x_key="batch_size",\n'
+         '                        y_key="per_sample_latency_s", yerr=frame["total_latency_s_iqr"],\n'
+         '                        title="latency per request", ax=axes[1])\n', "")],
+        ["test_batched_hidden"]),
+    _correct("alt_batched_repeats_frame_twin_axis", BA, _ALT_BATCHED_FRAME_TWIN),
+    # B5 build_results_table
+    _mistake("results_speedup_vs_slowest", RT, [
+        ('base_rate, base_ppx = rows[0]["tokens_per_sec"], rows[0].get("ppx")',
+         'base_rate, base_ppx = min(row["tokens_per_sec"] for row in rows), rows[0].get("ppx")')],
+        ["test_results_table_hidden"]),
+    _mistake("results_perplexity_not_carried", RT, [('"perplexity": ppx,', '"perplexity": row.get("perplexity", float("nan")),')],
+             ["test_results_table_hidden"]),
+    _mistake("results_change_vs_previous_row", RT, [
+        ('        ppx = row.get("ppx", float("nan"))\n',
+         '        ppx = row.get("ppx", float("nan"))\n'
+         '        base_ppx = table[-1]["perplexity"] if table else base_ppx  # wrong: against the row before\n')],
+        ["test_results_table_hidden"]),
+    _mistake("results_missing_ppx_zero", RT, [('ppx = row.get("ppx", float("nan"))', 'ppx = row.get("ppx", 0.0)')],
+             ["test_results_table_hidden"]),
+    _mistake("results_baseline_without_ppx_raises", RT, [('rows[0].get("ppx")', 'rows[0]["ppx"]')],
+             ["test_results_table_hidden"]),
+    _mistake("results_size_not_carried", RT, [('"size_mb": row.get("size_mb", float("nan"))', '"size_mb": float("nan")')],
+             ["test_results_table_hidden"]),
+    _mistake("results_latencies_swapped", RT, [
+        ('"total_latency_s": row["total_latency_s"], "avg_latency_per_token_ms": row["avg_latency_per_token_ms"]',
+         '"total_latency_s": row["avg_latency_per_token_ms"], "avg_latency_per_token_ms": row["total_latency_s"]')],
+        ["test_results_table_hidden"]),
+    _mistake("results_rows_sorted_by_name", RT, [("return pd.DataFrame(table, columns=RESULT_COLUMNS)",
+                                                  'return pd.DataFrame(table, columns=RESULT_COLUMNS).sort_values("variant")')],
+             ["test_results_table_hidden"]),
+    _mistake("results_extra_keys_kept", RT, [
+        ("return pd.DataFrame(table, columns=RESULT_COLUMNS)",
+         'return pd.DataFrame([{**entry, **{k: v for k, v in row.items() if k not in entry and k != "ppx"}}\n'
+         "                         for row, entry in zip(rows, table)])")],
+        ["test_results_table_hidden"]),
+    _correct("alt_results_table_pandas_columns", RT, _ALT_RESULTS_COLUMNS),
+]
+
+
 _ALT_EDGE = '''
 def probe_edge_prompts(model, tokenizer, max_new_tokens, repeats, prompts=EDGE_PROMPTS):
     """time_repeats for the timings, statistics.median, the continuation stripped before the cut."""
@@ -379,6 +571,36 @@ def probe_edge_prompts(model, tokenizer, max_new_tokens, repeats, prompts=EDGE_P
                     "avg_latency_per_token_ms": statistics.median(r["avg_latency_per_token_ms"] for r in runs),
                     "continuation": tokenizer.decode(seq[0][n:], skip_special_tokens=True).strip()[:60]})
     return pd.DataFrame(out)
+'''
+
+_ALT_EDGE_ROUND_ROBIN = '''
+import numpy as np
+
+
+def probe_edge_prompts(model, tokenizer, max_new_tokens, repeats, prompts=EDGE_PROMPTS):
+    """One discarded warm-up run per prompt, then the prompts take turns (time_round_robin); numpy
+    medians; the length from tokenizer.encode; the preview decoded with batch_decode."""
+    names = list(prompts.keys())
+    arms = [lambda warm, text=prompts[name]: time_generate(model, tokenizer, text, max_new_tokens, warmup=warm)
+            for name in names]
+    for arm in arms:
+        arm(False)  # warm-up, result discarded
+    timings = time_round_robin(arms, repeats)
+    device = next(model.parameters()).device
+    records = []
+    for name, runs in zip(names, timings):
+        ids = torch.tensor([tokenizer.encode(prompts[name])], device=device)
+        with torch.inference_mode():
+            seq = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                 min_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        preview = tokenizer.batch_decode(seq[:, ids.shape[1]:], skip_special_tokens=True)[0]
+        record = {"prompt_name": name, "prompt_tokens": int(ids.shape[1])}
+        for key in ("tokens_generated", "total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):
+            record[key] = float(np.median([run[key] for run in runs]))
+        record["tokens_generated"] = int(record["tokens_generated"])
+        record["continuation"] = preview[:60]
+        records.append(record)
+    return pd.DataFrame.from_records(records)
 '''
 
 _ALT_PREFILL_DUCK_NS = '''
@@ -583,8 +805,9 @@ def decode_bytes_per_token(model_or_onnx_path, context_tokens, batch_size=1, kv_
             (lookup if node.op_type == "Gather" and i == 0 else full_read).add(name)
     total = 0
     for init in proto.graph.initializer:
-        arr = numpy_helper.to_array(init)
-        total += batch_size * arr[0].nbytes if init.name in lookup and init.name not in full_read else arr.nbytes
+        arr = numpy_helper.to_array(init)  # 4-bit types come back one element per byte: stored two to a byte
+        stored = arr.size // 2 if init.data_type in (onnx.TensorProto.INT4, onnx.TensorProto.UINT4) else arr.nbytes
+        total += batch_size * stored // arr.shape[0] if init.name in lookup and init.name not in full_read else stored
     cfg = _json.loads((p.parent / "config.json").read_text())
     el = kv_bytes_per_element if kv_bytes_per_element is not None else 4
     return total + _kv_bytes(cfg, context_tokens, batch_size, el)
@@ -601,7 +824,7 @@ _BYTES = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.FLOAT16: 2, onnx.TensorPro
           onnx.TensorProto.DOUBLE: 8, onnx.TensorProto.INT8: 1, onnx.TensorProto.UINT8: 1,
           onnx.TensorProto.INT16: 2, onnx.TensorProto.UINT16: 2, onnx.TensorProto.INT32: 4,
           onnx.TensorProto.UINT32: 4, onnx.TensorProto.INT64: 8, onnx.TensorProto.UINT64: 8,
-          onnx.TensorProto.BOOL: 1}
+          onnx.TensorProto.BOOL: 1, onnx.TensorProto.INT4: 0.5, onnx.TensorProto.UINT4: 0.5}
 
 
 def decode_bytes_per_token(model_or_onnx_path, context_tokens, batch_size=1, kv_bytes_per_element=None):
@@ -706,6 +929,8 @@ B7_CASES = [
     _mistake("onnx_kv_default_two_bytes", DB, [("kv_cache_bytes(config, kv_bytes_per_element or 4)",
                                                 "kv_cache_bytes(config, kv_bytes_per_element or 2)")],
              ["test_decode_bytes_onnx_hidden"]),
+    _mistake("onnx_4bit_counted_as_one_byte", DB, [("four_bit = {onnx.TensorProto.INT4, onnx.TensorProto.UINT4}",
+                                                    "four_bit = set()")], ["test_decode_bytes_onnx_hidden"]),
     _correct("alt_decode_bytes_storages_numpy_helper", DB, _ALT_DECODE_STORAGES_NUMPY),
     _correct("alt_decode_bytes_identity_autoconfig", DB, _ALT_DECODE_IDENTITY_AUTOCONFIG),
     _mistake("bound_in_seconds", MB, [("[b / (bandwidth_gbps * 1e9) * 1000.0 for b", "[b / (bandwidth_gbps * 1e9) for b")],
@@ -802,7 +1027,13 @@ CASES = [
     _mistake("returns_request_not_label", LD, [("return tokenizer, model, str(model_id), label",
                                                 "return tokenizer, model, str(model_id), precision")],
              ["test_load_model_and_tokenizer_hidden"]),
+    _mistake("tokenizer_kept_from_failed_candidate", LD, [
+        ("    failures = []\n", "    failures, tokenizer = [], None\n"),
+        ("tokenizer = AutoTokenizer.from_pretrained(str(model_id))",
+         "tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(str(model_id))")],
+        ["test_load_model_and_tokenizer_hidden"]),
     _correct("alt_loader_device_map_repr", LD, _ALT_LOADER),
+    _correct("alt_loader_folder_check", LD, _ALT_LOADER_FOLDER_CHECK),
     # --- time_generate --------------------------------------------------------------------------
     _mistake("no_warmup", TG, [("        if warmup:\n            model.generate(**inputs, **settings)  # not timed\n", "")],
              ["test_time_generate_hidden"]),
@@ -935,7 +1166,7 @@ CASES = [
     _mistake("edge_max_new_tokens_varies", EP, [
         ("time_generate(model, tokenizer, text, max_new_tokens, warmup=False)",
          "time_generate(model, tokenizer, text, max_new_tokens + len(rows), warmup=False)")],
-        ["test_edge_prompts"]),
+        ["test_edge_prompts", "test_edge_prompts_hidden"]),
     _mistake("batched_right_padding", BA, [('tokenizer.padding_side = "left"  # decoder-only', 'tokenizer.padding_side = "right"  #')],
              ["test_batched"]),
     _mistake("ablation_side_not_restored", AB, [("        tokenizer.padding_side = original_side\n", "        pass\n")],
@@ -990,15 +1221,22 @@ CASES = [
              ["test_results_table"]),
     _mistake("edge_mean_not_median", EP, [('row[key] = helpers.summarize([r[key] for r in runs])["median"]',
                                            'row[key] = helpers.summarize([r[key] for r in runs])["mean"]')],
-             ["test_edge_prompts"]),
+             ["test_edge_prompts", "test_edge_prompts_hidden"]),
     _mistake("edge_continuation_includes_prompt", EP, [('tokenizer.decode(out[0, encoded["input_ids"].shape[1]:], skip_special_tokens=True)[:60]',
                                                         'tokenizer.decode(out[0], skip_special_tokens=True)[:60]')],
-             ["test_edge_prompts"]),
+             ["test_edge_prompts", "test_edge_prompts_hidden"]),
     _correct("alt_ablation_interleaved_statistics", AB, _ALT_ABLATION),
     _correct("alt_ablation_sequential", AB, _ALT_ABLATION_SEQUENTIAL),
     _correct("alt_batched_itertools_numpy", BA, _ALT_BATCHED),
     _correct("alt_batched_interleaved", BA, _ALT_BATCHED_INTERLEAVED),
+    *B2_B3_B5_CASES,
     _correct("alt_edge_prompts_strip_time_repeats", EP, _ALT_EDGE),
+    _mistake("edge_prompt_tokens_in_characters", EP, [('"prompt_tokens": int(encoded["input_ids"].shape[1])',
+                                                       '"prompt_tokens": len(text)')],
+             ["test_edge_prompts_hidden"]),
+    _mistake("edge_repeats_ignored", EP, [("for _ in range(int(repeats))]", "for _ in range(3)]")],
+             ["test_edge_prompts_hidden"]),
+    _correct("alt_edge_prompts_warm_round_robin_numpy", EP, _ALT_EDGE_ROUND_ROBIN),
     # --- Part A6: prefill and decode ---------------------------------------------------------------
     _mistake("first_token_counted_as_decode", TPD, [
         ("gaps_s = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]",
