@@ -8,7 +8,8 @@ graded copy keeps only
 - the assignment's notebooks (the ``*.ipynb`` of ``source/<assignment>/``),
 - the course's own files of the assignment (nbgrader overwrites them from ``source/`` anyway),
 - the files the assignment declares (``c.GradingGate.handed_in_files``, globs per assignment),
-- nbgrader's ``timestamp.txt`` and what ``CourseDirectory.ignore`` already skips.
+- nbgrader's ``timestamp.txt`` and ``submission_secret.txt``, and what ``CourseDirectory.ignore``
+  already skips.
 
 Anything else is *refused*: removed from the graded copy before any kernel starts, by the
 first autograde step of every door (``grader.every_door.GradingGate``). The submission itself
@@ -21,8 +22,9 @@ import fnmatch
 import os
 from pathlib import Path
 
-# nbgrader's own file in a submission folder (the submission time).
-NBGRADER_FILES = ("timestamp.txt",)
+# nbgrader's own files in a submission folder: the submission time, and the secret its exchange
+# writes at submit and reads back to release feedback (exchange/default/submit.py, release_feedback.py).
+NBGRADER_FILES = ("timestamp.txt", "submission_secret.txt")
 # CourseDirectory.ignore's default: never copied into the graded folder, so never refused.
 DEFAULT_IGNORED = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")
 
