@@ -18,6 +18,13 @@ def _num(value, what):
             return _num(_c.item(value), what)
     assert False, f"{what} must be a number, got {_name(_type(value))}"
 
+# %% [define name=true_text]
+def _text(value, what):
+    for _c in _mro(_type(value)):
+        if _c is _str:
+            return _str.__str__(value)
+    assert False, f"{what} must be a str, got {_name(_type(value))}"
+
 # %% [define name=simulated_gpu]
 def _on_gpu(tensor):
     """Whether a tensor went through .to(<cuda device>) (simulated: the stand-in GPU keeps it on the CPU)."""
@@ -1362,11 +1369,7 @@ _device_of = _torch._C.TensorBase.device.__get__
 # include: true_number
 
 
-def _text(value, what):
-    for _c in _mro(_type(value)):
-        if _c is _str:
-            return _str.__str__(value)
-    assert False, f"{what} must be a str, got {_name(_type(value))}"
+# include: true_text
 
 
 def _column(frame, key, read):
@@ -2306,11 +2309,7 @@ _mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags
 # include: true_number
 
 
-def _text(value, what):
-    for _c in _mro(_type(value)):
-        if _c is _str:
-            return _str.__str__(value)
-    assert False, f"{what} must be a str, got {_name(_type(value))}"
+# include: true_text
 
 
 def _column(frame, key, read):
@@ -2517,11 +2516,7 @@ _mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags
 # include: true_number
 
 
-def _text(value, what):
-    for _c in _mro(_type(value)):
-        if _c is _str:
-            return _str.__str__(value)
-    assert False, f"{what} must be a str, got {_name(_type(value))}"
+# include: true_text
 
 
 def _column(frame, key):
@@ -2947,11 +2942,7 @@ _mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags
 # include: true_number
 
 
-def _text(value, what):
-    for _c in _mro(_type(value)):
-        if _c is _str:
-            return _str.__str__(value)
-    assert False, f"{what} must be a str, got {_name(_type(value))}"
+# include: true_text
 
 
 def _cell(value, what):
