@@ -3705,7 +3705,8 @@ assert _checked == 5
 #    two measurements differ by less than the spread of their runs, the takeaway says "no
 #    difference measurable here" rather than reading a direction into noise. The fast (graded)
 #    profile's tiny model and short outputs often show no difference at all; the full profile
-#    shows each effect the parts above describe (the walkthrough records one run of it).
+#    shows each effect the parts above describe (the solution walkthrough, published when the
+#    exercise closes, records one run of it).
 #
 # In the fast (graded) profile only the dynamic variant is built. The function is written for
 # you: read it, run it, and read its numbers.
@@ -3733,7 +3734,8 @@ assert _checked == 5
 # decode loop in C++. On the course's machine GenAI decodes about twice as fast as this notebook's
 # 8-bit model, with the same `MatMulNBits` kernels and the same perplexity, close to llama.cpp:
 # past the quantization, what is left is the exported graph (thousands of small operations per
-# token) and the Python loop around it. The solution walkthrough gives the figures.
+# token) and the Python loop around it. The solution walkthrough, published when the exercise
+# closes, gives the figures.
 
 # %% [readonly id=run_quantization_exercise]
 PERPLEXITY_TOLERANCE = 0.03  # a variant may cost at most 3% perplexity to be recommended

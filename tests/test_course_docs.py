@@ -1,4 +1,6 @@
-"""course/*.md and README.md: code snippets run against the current API, outputs match, links resolve.
+"""course/*.md, the student documents in source/<exercise>/ and README.md: code snippets run
+against the current API, outputs match, links resolve (a student document's links from the
+folder a student fetches).
 
 A ```python block followed directly by a ```text block must print exactly
 that text. Every other ```python block must run without error (blocks in
@@ -18,7 +20,10 @@ from pathlib import Path
 import pytest
 
 from helpers.paths import REPO_ROOT
-DOCS = sorted((REPO_ROOT / "course").glob("*.md")) + [REPO_ROOT / "README.md"]
+from tools.refresh_course_outputs import course_documents
+
+DOCS = course_documents() + [REPO_ROOT / "README.md"]
+SHIPPED = sorted((REPO_ROOT / "release").glob("*/*.md"))
 BLOCK = re.compile(r"```python\n(?P<code>.*?)```(?:\n\n```text\n(?P<out>.*?)```)?", re.S)
 LINK = re.compile(r"\[[^\]]*\]\((?P<target>[^)\s]+)\)")
 
@@ -52,6 +57,26 @@ def test_local_links_resolve(doc):
         if not (doc.parent / target).exists():
             missing.append(target)
     assert not missing, f"{doc.name} links to missing files: {missing}"
+
+
+@pytest.mark.parametrize("doc", SHIPPED, ids=_ids(SHIPPED))
+def test_student_documents_link_only_within_what_a_student_fetches(doc):
+    """A release folder is what a student fetches: a local link must land inside it."""
+    folder = doc.parent.resolve()
+    outside = []
+    for match in LINK.finditer(doc.read_text()):
+        target = match["target"].split("#")[0]
+        if not target or re.match(r"^[a-z]+:", target):
+            continue
+        path = (doc.parent / target).resolve()
+        if not path.exists() or folder not in (path, *path.parents):
+            outside.append(target)
+    assert not outside, f"{doc.relative_to(REPO_ROOT)} links outside its assignment folder: {outside}"
+
+
+def test_every_release_ships_its_walkthrough_and_the_primer():
+    for folder in sorted(p for p in (REPO_ROOT / "release").iterdir() if p.is_dir()):
+        assert {"walkthrough.md", "primer.md"} <= {p.name for p in folder.glob("*.md")}, folder.name
 
 
 # --------------------------------------------------------------------------

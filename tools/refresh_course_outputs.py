@@ -2,7 +2,7 @@
 
     flock /tmp/heavy.lock .venv/bin/python -m tools.refresh_course_outputs                # every exercise
     flock /tmp/heavy.lock .venv/bin/python -m tools.refresh_course_outputs -e exercise2   # one exercise
-    .venv/bin/python -m tools.refresh_course_outputs --docs-only    # re-fill course/*.md from the JSON
+    .venv/bin/python -m tools.refresh_course_outputs --docs-only    # re-fill course/*.md and source/*/*.md from the JSON
     flock /tmp/heavy.lock .venv/bin/python -m tools.refresh_course_outputs -e exercise2 --check
 
 For each exercise the script copies ``source/<exercise>/`` (the solutions
@@ -17,7 +17,8 @@ filled in) to a temporary folder, executes the notebook top to bottom with
 - ``course/outputs/<exercise>.md``: the same, for people;
 - ``course/figures/<exercise>/*.png``: the notebook's plots.
 
-Then it re-fills the recorded values inside ``course/*.md``. Documents mark
+Then it re-fills the recorded values inside ``course/*.md`` and the student documents in
+``source/<exercise>/``. Documents mark
 them in two ways, both invisible once rendered:
 
 - a value: ``<!--v exercise2.key.eval_perplexity .2f-->29.87<!--/v-->``, a dotted
@@ -476,9 +477,17 @@ def compare(old: dict | None, new: dict) -> list[str]:
     return lines
 
 
+def course_documents() -> list[Path]:
+    """The documents that may quote the recorded runs: course/*.md, and the student documents
+    each assignment ships in source/<exercise>/ (a symlink shares one file between two
+    assignments and is listed once, as the file it points to)."""
+    shipped = [doc for doc in (REPO_ROOT / "source").glob("*/*.md") if not doc.is_symlink()]
+    return sorted(COURSE_DIR.glob("*.md")) + sorted(shipped)
+
+
 def refresh_docs(records: dict, only: set[str] | None = None) -> list[str]:
     changed = []
-    for doc in sorted(COURSE_DIR.glob("*.md")):
+    for doc in course_documents():
         text = doc.read_text()
         new = fill_markers(text, records, only)
         if new != text:
@@ -499,7 +508,7 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="run, compare with the recorded numbers, write nothing; exit 1 on a disagreement")
     parser.add_argument("--docs-only", action="store_true",
-                        help="run nothing: re-fill the markers in course/*.md from the recorded JSON")
+                        help="run nothing: re-fill the markers in course/*.md and source/*/*.md from the recorded JSON")
     parser.add_argument("--keep", type=Path, help="also keep the executed notebooks and artifacts in this folder")
     args = parser.parse_args(argv)
     exercises = args.exercise or available
