@@ -44,7 +44,7 @@ import sys
 import time
 from pathlib import Path
 
-from grader import dispatch, pipeline, reports, roster as roster_module
+from grader import dispatch, pipeline, reports, reviews, roster as roster_module
 from grader.gradebook import _backup_gradebook, ensure_gradebook, gradebook_assignments
 from grader.progress import ClassProgress
 
@@ -327,6 +327,11 @@ def _grade(args, root: Path, assignments: list[str], roster, sandbox, db_url: st
               "every submission again, with the same scores.", file=sys.stderr)
         return 4, []
     progress.close()
+    try:    # a person's reading of a held grade (python -m grader.reviews) publishes it
+        for row in reviews.apply(root, rows):
+            print(f"[review] {row.student}/{row.assignment}: released after review", flush=True)
+    except reviews.ReviewError as error:
+        print(f"[review] {error}; every held grade stays held", file=sys.stderr)
 
     print()
     print(reports.format_table(rows))
