@@ -129,27 +129,29 @@ class Variant:
 
 def variants(q) -> list[Variant]:
     """Every variant of the study, in table order; ``q`` is helpers.quantization."""
+    from benchmarks import int8_reference as int8
+
     calibration = {}
 
     def static(fp32, target):
         calibration["ds"] = q.calibration_dataset(str(_embedded()), fp32, list(q.CALIBRATION_TEXTS))
-        return q.quantize_static(fp32, target, calibration.pop("ds"), groups=q.PROJECTION_GROUPS)
+        return int8.quantize_static(fp32, target, calibration.pop("ds"), groups=q.PROJECTION_GROUPS)
 
     out = [
         Variant("pytorch_fp32", "PyTorch float32 (baseline)", None),
         Variant("ort_fp32", "ONNX Runtime float32", None),
         Variant("dynamic_optimum_default", "dynamic INT8, Optimum's default operators (MatMul + embedding Gather)",
-                lambda src, dst: q.quantize_dynamic(src, dst, operators_to_quantize=None), q.QUANTIZED_FILE),
+                lambda src, dst: int8.quantize_dynamic(src, dst, operators_to_quantize=None), q.QUANTIZED_FILE),
         Variant("dynamic_all", "dynamic INT8, every MatMul",
-                lambda src, dst: q.quantize_dynamic(src, dst), q.QUANTIZED_FILE),
+                lambda src, dst: int8.quantize_dynamic(src, dst), q.QUANTIZED_FILE),
         Variant("dynamic_proj", "dynamic INT8, linear projections only",
-                lambda src, dst: q.quantize_dynamic(src, dst, groups=q.PROJECTION_GROUPS), q.QUANTIZED_FILE),
+                lambda src, dst: int8.quantize_dynamic(src, dst, groups=q.PROJECTION_GROUPS), q.QUANTIZED_FILE),
         Variant("static_proj", "static INT8 (min/max calibration), linear projections only",
                 static, q.QUANTIZED_FILE),
     ]
     for group in q.PROJECTION_GROUPS + ("lm_head",):
         out.append(Variant(f"sensitivity_{group}", f"sensitivity: dynamic INT8 of {group} only",
-                           lambda src, dst, g=group: q.quantize_dynamic(src, dst, groups=[g]),
+                           lambda src, dst, g=group: int8.quantize_dynamic(src, dst, groups=[g]),
                            q.QUANTIZED_FILE, timed=False))
     out += [
         Variant("weight_only_8bit", "weight-only 8-bit, block 32 (default compute)",

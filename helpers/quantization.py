@@ -3,15 +3,20 @@
 The course quantizes a model in three ways, all after training (post-training
 quantization), all on an ONNX export of the model:
 
-* **dynamic INT8** (``quantize_dynamic``): weights stored as int8; each MatMul
-  quantizes its input on the fly, one uint8 range for the whole tensor, from
-  its current min/max. No calibration data.
-* **static INT8** (``calibration_dataset`` + ``quantize_static``): activation
-  ranges are measured once on calibration texts and frozen into the graph.
+* **dynamic INT8**: weights stored as int8; each MatMul quantizes its input on
+  the fly, one uint8 range for the whole tensor, from its current min/max. No
+  calibration data.
+* **static INT8** (``calibration_dataset`` gives the rows): activation ranges
+  are measured once on calibration texts and frozen into the graph.
 * **weight-only** (``weight_only_int8``): ONNX Runtime's ``MatMulNBits``
   stores weights in blocks of ``block_size`` values, each block with its own
   scale and zero point; activations stay float32. Fewer bytes to read per
   generated token without rounding activations.
+
+Driving Optimum's ``ORTQuantizer`` for the two INT8 schemes is Exercise 1's Part B1, so it is
+not here: students write it. The course's own version, for the benchmarks and the tests, is
+``benchmarks/int8_reference.py``; this module gives the plumbing around it (export, layer
+groups, calibration rows, sessions) and what Part B8 builds beyond it.
 
 ``simulated_dynamic_int8`` reproduces the dynamic INT8 rounding inside a
 PyTorch model (nothing gets faster), so that the perplexity cost of one layer
@@ -183,45 +188,6 @@ def cpu_instruction_set() -> str:
     return "avx2"
 
 
-def cpu_quantization_config(is_static: bool, per_channel: bool = True, nodes_to_exclude=None, *,
-                            nodes_to_quantize=None, operators_to_quantize=("MatMul",),
-                            instruction_set: str | None = None):
-    """An Optimum ``QuantizationConfig`` for this CPU (see ``cpu_instruction_set``).
-
-    Only ``MatMul`` nodes are quantized by default. Optimum's own default
-    (``operators_to_quantize=None``) also quantizes other operators, among them
-    the embedding ``Gather``, with one scale for the whole table; in the
-    export the output layer reuses that table, so every logit then comes from
-    coarsely rounded weights, whatever MatMuls were excluded.
-
-    Weights int8 symmetric, activations uint8. With AVX-512 VNNI (or on arm64)
-    the full 8-bit range is used. On AVX2/AVX-512 without VNNI, ONNX Runtime's
-    u8 x s8 kernel can saturate its 16-bit intermediate sums, so the range is
-    reduced to 7 bits there (``reduce_range=True``), as the ONNX Runtime
-    documentation advises.
-    ``nodes_to_exclude`` / ``nodes_to_quantize``: MatMul node names, e.g. from
-    ``matmul_groups``. ``is_static``: static (calibrated) or dynamic ranges.
-    """
-    from optimum.onnxruntime.configuration import AutoQuantizationConfig
-
-    chosen = instruction_set or cpu_instruction_set()
-    common = dict(
-        is_static=bool(is_static), per_channel=bool(per_channel),
-        nodes_to_exclude=list(nodes_to_exclude or []), nodes_to_quantize=list(nodes_to_quantize or []),
-        operators_to_quantize=list(operators_to_quantize) if operators_to_quantize else None,
-    )
-    if chosen == "avx512_vnni":
-        return AutoQuantizationConfig.avx512_vnni(**common)
-    if chosen == "arm64":
-        return AutoQuantizationConfig.arm64(**common)
-    if chosen == "avx512":
-        return AutoQuantizationConfig.avx512(reduce_range=True, **common)
-    if chosen == "avx2":
-        return AutoQuantizationConfig.avx2(reduce_range=True, **common)
-    raise ValueError(f"instruction_set {instruction_set!r} is not supported; "
-                     "accepted values: avx512_vnni, avx512, avx2, arm64 (or None to detect)")
-
-
 @contextlib.contextmanager
 def _quiet():
     """Silence the export's tracer warnings and library log chatter (notebooks must stay quiet)."""
@@ -386,7 +352,7 @@ def load_ort(onnx_dir: Path, file_name: str = ONNX_FILE, *, num_threads: int | N
 
     Args:
         onnx_dir: folder with the ONNX file and ``config.json`` (from
-            ``export_onnx``, ``quantize_dynamic``, ``weight_only_int8``...).
+            ``export_onnx``, ORTQuantizer, ``weight_only_int8``...).
         file_name: which ONNX file (``model.onnx``; ``model_quantized.onnx``
             for ORTQuantizer's output).
         num_threads: ONNX Runtime intra-op threads; default ``torch.get_num_threads()``.
@@ -532,39 +498,6 @@ def nodes_outside(groups: dict[str, list[str]], names) -> list[str]:
     return [node for nodes in groups.values() for node in nodes if node not in keep]
 
 
-# --------------------------------------------------------------------------
-# Dynamic and static INT8 (Optimum's ORTQuantizer)
-# --------------------------------------------------------------------------
-
-def _quantize_with_optimum(onnx_dir: Path, save_dir: Path, config, ranges=None) -> Path:
-    from optimum.onnxruntime import ORTQuantizer
-
-    onnx_dir, save_dir = Path(onnx_dir), Path(save_dir)
-    source = _require_onnx(onnx_dir)
-    with _quiet(), _staging(save_dir) as staged:
-        quantizer = ORTQuantizer.from_pretrained(onnx_dir, file_name=source.name)
-        quantizer.quantize(quantization_config=config, save_dir=staged, calibration_tensors_range=ranges)
-        _copy_side_files(onnx_dir, staged)
-    return save_dir
-
-
-def quantize_dynamic(onnx_dir: Path, save_dir: Path, *, groups=None, per_channel: bool = True,
-                     operators_to_quantize=("MatMul",), instruction_set: str | None = None) -> Path:
-    """Dynamic INT8 of the MatMuls in ``groups`` (default: all of them) into ``save_dir``.
-
-    Writes ``model_quantized.onnx`` (load it with ``load_ort(save_dir, QUANTIZED_FILE)``)
-    plus config and tokenizer. ``groups``: names from ``GROUPS``, e.g.
-    ``PROJECTION_GROUPS`` for the linear projections only. ``operators_to_quantize``:
-    see ``cpu_quantization_config`` (None: Optimum's defaults). Returns ``save_dir``.
-    """
-    exclude = None
-    if groups is not None:
-        exclude = nodes_outside(matmul_groups(_require_onnx(onnx_dir)), list(groups))
-    config = cpu_quantization_config(False, per_channel, exclude, operators_to_quantize=operators_to_quantize,
-                                     instruction_set=instruction_set)
-    return _quantize_with_optimum(onnx_dir, save_dir, config)
-
-
 def calibration_dataset(model_dir: str, onnx_dir: Path, texts: list[str], *, max_length: int = 128,
                         past_fraction: float = 0.5, prefill_rows: bool = True):
     """Calibration rows for static quantization of an exported decoder, as a ``datasets.Dataset``.
@@ -587,7 +520,7 @@ def calibration_dataset(model_dir: str, onnx_dir: Path, texts: list[str], *, max
       clipped by the calibrated ranges.
 
     Use it with ``AutoCalibrationConfig.minmax(ds)`` and ``ORTQuantizer.fit``,
-    or simply ``quantize_static``. Texts need at least 2 tokens.
+    Texts need at least 2 tokens.
     """
     import numpy as np
     import torch
@@ -650,34 +583,6 @@ def calibration_dataset(model_dir: str, onnx_dir: Path, texts: list[str], *, max
                 rows.append(finish(row))
     dataset = Dataset.from_list(rows)
     return dataset.with_format("numpy")
-
-
-def quantize_static(onnx_dir: Path, save_dir: Path, dataset, *, groups=PROJECTION_GROUPS,
-                    per_channel: bool = True, operators_to_quantize=("MatMul",),
-                    instruction_set: str | None = None) -> Path:
-    """Static INT8 (min/max calibration on ``dataset``) of the MatMuls in ``groups`` into ``save_dir``.
-
-    ``dataset``: from ``calibration_dataset``. ``groups``: default the linear
-    projections only; ``None`` quantizes every MatMul. Writes
-    ``model_quantized.onnx`` (QDQ format) plus config and tokenizer; returns ``save_dir``.
-    """
-    from optimum.onnxruntime import ORTQuantizer
-    from optimum.onnxruntime.configuration import AutoCalibrationConfig
-
-    onnx_dir = Path(onnx_dir)
-    source = _require_onnx(onnx_dir)
-    exclude = None if groups is None else nodes_outside(matmul_groups(source), list(groups))
-    config = cpu_quantization_config(True, per_channel, exclude, operators_to_quantize=operators_to_quantize,
-                                     instruction_set=instruction_set)
-    with _quiet(), tempfile.TemporaryDirectory(prefix="calibration-") as work:
-        quantizer = ORTQuantizer.from_pretrained(onnx_dir, file_name=source.name)
-        calibration = AutoCalibrationConfig.minmax(dataset)
-        ranges = quantizer.fit(
-            dataset=dataset, calibration_config=calibration,
-            onnx_augmented_model_name=Path(work) / "augmented_model.onnx",
-            operators_to_quantize=config.operators_to_quantize,
-        )
-    return _quantize_with_optimum(onnx_dir, save_dir, config, ranges=ranges)
 
 
 # --------------------------------------------------------------------------
@@ -806,7 +711,7 @@ def simulated_dynamic_int8(model, groups):
 
     Their weights are rounded per output channel to int8 and every input is
     rounded per tensor to uint8 (``fake_quantize_*`` above), then multiplied in
-    float32. This reproduces the rounding of ``quantize_dynamic`` without
+    float32. This reproduces the rounding of dynamic INT8 without
     building an ONNX model, so one layer type can be scored in the time of one
     perplexity evaluation. It is a simulation: nothing gets faster, and the
     integer kernels of ONNX Runtime can differ slightly (tests/test_quantization.py
@@ -848,8 +753,8 @@ copy_side_files = _copy_side_files
 __all__ = [
     "ATTENTION_PROJECTIONS", "CALIBRATION_TEXTS", "GROUPS", "MLP_PROJECTIONS", "ONNX_FILE", "PROJECTION_GROUPS",
     "PROJECTION_MODEL_TYPES", "QUANTIZED_FILE", "UnsupportedModelError", "require_projection_layers",
-    "calibration_dataset", "copy_side_files", "cpu_instruction_set", "cpu_quantization_config", "dir_size_mb", "export_onnx",
+    "calibration_dataset", "copy_side_files", "cpu_instruction_set", "dir_size_mb", "export_onnx",
     "fake_quantize_activation_uint8", "fake_quantize_weight_int8", "is_complete_export", "load_ort", "matmul_group",
-    "matmul_groups", "nodes_in", "nodes_outside", "ort_num_threads", "quiet", "quantize_dynamic", "quantize_static",
+    "matmul_groups", "nodes_in", "nodes_outside", "ort_num_threads", "quiet", 
     "SIMULATED_GROUPS", "simulated_dynamic_int8", "weight_only_int8",
 ]

@@ -7,6 +7,7 @@ two cores.
 from __future__ import annotations
 
 import functools
+import importlib
 import hashlib
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ import onnx  # noqa: E402
 import torch  # noqa: E402
 
 import helpers  # noqa: E402
+from benchmarks import int8_reference as int8  # noqa: E402
 from helpers import quantization as q  # noqa: E402
 
 N_LAYERS = 2
@@ -245,8 +247,8 @@ def test_projection_names_are_a_checked_requirement_of_the_export(tmp_path, onnx
     with pytest.raises(q.UnsupportedModelError, match=r"type 'gpt2' has no layer named q_proj.*llama"):
         q.matmul_groups(other)
     with pytest.raises(q.UnsupportedModelError, match="gpt2"):
-        q.quantize_dynamic(other, tmp_path / "int8", groups=["up_proj"])
-    assert q.quantize_dynamic(other, tmp_path / "all", groups=None) == tmp_path / "all", \
+        int8.quantize_dynamic(other, tmp_path / "int8", groups=["up_proj"])
+    assert int8.quantize_dynamic(other, tmp_path / "all", groups=None) == tmp_path / "all", \
         "every MatMul (groups=None) needs no layer names"
     assert q.matmul_groups(onnx_dir)["q_proj"], "the course's own (Llama) export passes the check"
 
@@ -325,7 +327,7 @@ def test_calibration_ranges_with_optimum(calibration, onnx_dir, tmp_path):
     from optimum.onnxruntime import ORTQuantizer
     from optimum.onnxruntime.configuration import AutoCalibrationConfig
 
-    config = q.cpu_quantization_config(is_static=True, per_channel=True)
+    config = int8.cpu_quantization_config(is_static=True, per_channel=True)
     quantizer = ORTQuantizer.from_pretrained(onnx_dir, file_name="model.onnx")
     ranges = quantizer.fit(dataset=calibration, calibration_config=AutoCalibrationConfig.minmax(calibration),
                            onnx_augmented_model_name=tmp_path / "augmented.onnx",
@@ -339,7 +341,7 @@ def test_calibration_ranges_with_optimum(calibration, onnx_dir, tmp_path):
 
 def test_static_int8_of_projections_generates(calibration, onnx_dir, tmp_path, prompt, ort_fp32):
     """Check that static INT8 of the linear projections builds, quantizes only them, and generates."""
-    out = q.quantize_static(onnx_dir, tmp_path / "static", calibration)
+    out = int8.quantize_static(onnx_dir, tmp_path / "static", calibration)
     graph = _graph(out / q.QUANTIZED_FILE)
     fed_by_dequantize = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
     quantized = {n.name for n in graph.node if n.op_type == "MatMul" and set(n.input) & fed_by_dequantize}
@@ -356,7 +358,7 @@ def test_static_int8_of_projections_generates(calibration, onnx_dir, tmp_path, p
 
 def test_dynamic_int8_of_one_group(onnx_dir, tmp_path, prompt):
     """Check that dynamic INT8 restricted to one group touches only that group's MatMuls."""
-    out = q.quantize_dynamic(onnx_dir, tmp_path / "dyn_down", groups=["down_proj"])
+    out = int8.quantize_dynamic(onnx_dir, tmp_path / "dyn_down", groups=["down_proj"])
     graph = _graph(out / q.QUANTIZED_FILE)
     remaining = {n.name for n in graph.node if n.op_type == "MatMul"}
     groups = q.matmul_groups(onnx_dir)
@@ -400,7 +402,7 @@ def test_simulated_dynamic_int8_reproduces_onnx_runtime(group, onnx_dir, tmp_pat
     batch = tokenizer([helpers.REFERENCE_PROMPT, "A second, longer prompt with a few more words."],
                       return_tensors="pt", padding=True)
     keep = batch["attention_mask"].bool()
-    quantized = q.load_ort(q.quantize_dynamic(onnx_dir, tmp_path / group, groups=[group]), q.QUANTIZED_FILE)
+    quantized = q.load_ort(int8.quantize_dynamic(onnx_dir, tmp_path / group, groups=[group]), q.QUANTIZED_FILE)
     ort_int8 = _logits(quantized, batch)[keep]
     float32 = _logits(pytorch_model, batch)[keep]
     with q.simulated_dynamic_int8(pytorch_model, [group]) as n_layers:
@@ -526,12 +528,12 @@ def test_dir_size_mb(tmp_path):
 def test_cpu_quantization_config():
     """Check that the config follows the instruction set and passes exclusions on."""
     assert q.cpu_instruction_set() in ("avx512_vnni", "avx512", "avx2", "arm64")
-    config = q.cpu_quantization_config(is_static=False, per_channel=True, nodes_to_exclude=["/lm_head/MatMul"])
+    config = int8.cpu_quantization_config(is_static=False, per_channel=True, nodes_to_exclude=["/lm_head/MatMul"])
     assert not config.is_static and config.per_channel and config.nodes_to_exclude == ["/lm_head/MatMul"]
-    assert q.cpu_quantization_config(True, False, instruction_set="avx2").reduce_range  # saturation-safe
-    assert not q.cpu_quantization_config(True, False, instruction_set="avx512_vnni").reduce_range
+    assert int8.cpu_quantization_config(True, False, instruction_set="avx2").reduce_range  # saturation-safe
+    assert not int8.cpu_quantization_config(True, False, instruction_set="avx512_vnni").reduce_range
     with pytest.raises(ValueError, match="instruction_set"):
-        q.cpu_quantization_config(True, True, instruction_set="sse9")
+        int8.cpu_quantization_config(True, True, instruction_set="sse9")
 
 
 def test_clear_errors_for_bad_inputs(onnx_dir, tmp_path, tiny_dir):
@@ -555,3 +557,18 @@ def test_clear_errors_for_bad_inputs(onnx_dir, tmp_path, tiny_dir):
     with pytest.raises(ValueError, match="at least one text"):
         q.calibration_dataset(str(tiny_dir), onnx_dir, [])
     assert not (tmp_path / "wo").exists() and not (tmp_path / "out").exists(), "a failed call left a folder"
+
+
+def test_helpers_leave_part_b1_to_the_student():
+    """Driving ORTQuantizer is Part B1's lesson: no helper a notebook can import does it for the
+    student (the course's own version is benchmarks/int8_reference.py)."""
+    import ast
+    import inspect
+    import pkgutil
+
+    for info in pkgutil.iter_modules(helpers.__path__):
+        tree = ast.parse(inspect.getsource(importlib.import_module(f"helpers.{info.name}")))
+        calls = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        assert not {"quantize", "fit"} & calls or "ORTQuantizer" not in names | calls, \
+            f"helpers.{info.name} drives ORTQuantizer: that is the student's Part B1"
