@@ -26,9 +26,9 @@ _SOURCES = {
                "model_label"),
     "texts": ("BASE_PROMPT", "EDGE_PROMPTS", "EVAL_TEXTS", "REFERENCE_PROMPT", "eval_texts", "long_text"),
     "profile": ("EMBEDDED_DIR", "HUB_MODEL_ID", "Profile", "TINY_DIR", "get_profile", "profile_name"),
-    "reporting": ("axis_label", "artifacts_dir", "plot_bars", "plot_metric", "results_frame",
+    "reporting": ("axis_label", "artifacts_dir", "plot_bars", "plot_columns", "plot_metric", "results_frame",
                   "save_figure", "save_table"),
-    "timing": ("Timer", "repeat", "summarize"),
+    "timing": ("TIMED_KEYS", "Timer", "medians_with_iqr", "repeat", "summarize"),
 }
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 _SUBMODULES = {"bandwidth", "cpu", "device", "hub", "models", "paths", "profile", "quantization", "reporting", "texts",
@@ -40,8 +40,8 @@ __all__ = [
     "EMBEDDED_DIR", "HUB_MODEL_ID", "Profile", "TINY_DIR", "Timer", "artifacts_dir", "axis_label",
     "describe_device", "device_type", "get_profile", "local_model_dir", "measure_memory_bandwidth", "model_candidates",
     "model_label", "pick_device",
-    "plot_bars", "plot_metric", "profile_name", "repeat", "results_frame", "save_figure",
-    "save_table", "summarize", "synchronize",
+    "plot_bars", "plot_columns", "plot_metric", "profile_name", "repeat", "results_frame", "save_figure",
+    "save_table", "summarize", "synchronize", "TIMED_KEYS", "medians_with_iqr",
 ]
 
 

@@ -144,6 +144,25 @@ def plot_metric(x: Sequence[float], y: Sequence[float], *, x_key: str, y_key: st
     return figure
 
 
+def plot_columns(frame, x_key: str, y_key: str, name: str, *, title: str | None = None,
+                 iqr_key: str | None = None, ax=None):
+    """Plot ``frame[y_key]`` against ``frame[x_key]`` with the IQR as error bars (the column
+    ``iqr_key``, by default ``<y_key>_iqr`` when the frame has it), and save the figure as
+    ``<name>.png`` in the artifacts folder unless ``ax`` draws it into a figure of yours (save
+    that one with ``save_figure``). Returns the figure."""
+    iqr_key = iqr_key or (f"{y_key}_iqr" if f"{y_key}_iqr" in frame.columns else None)
+    for key in (x_key, y_key, iqr_key):
+        if key is not None and key not in frame.columns:
+            raise KeyError(f"plot_columns: no column {key!r}; the frame has {list(frame.columns)}")
+    figure = plot_metric(frame[x_key], frame[y_key], x_key=x_key, y_key=y_key,
+                         yerr=None if iqr_key is None else frame[iqr_key], title=title, ax=ax)
+    if ax is None:
+        import helpers  # through the package, so a replaced helpers.save_figure (a test's recorder) sees it
+
+        helpers.save_figure(figure, name)
+    return figure
+
+
 def plot_bars(labels: Sequence[str], values: Sequence[float], *, y_key: str,
               yerr: Sequence[float] | None = None, title: str | None = None):
     """Bar chart of one metric across named settings. Returns the figure."""

@@ -66,6 +66,25 @@ def summarize(values, unit: str = "") -> dict:
     }
 
 
+TIMED_KEYS = ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms")
+
+
+def medians_with_iqr(runs, keys=TIMED_KEYS) -> dict:
+    """One table row's numbers from repeated timings: for each key, the median over ``runs``
+    (dicts that hold the key, such as time_generate's) as ``key`` and its interquartile range as
+    ``key_iqr``. Example: ``row.update(medians_with_iqr(runs))``.
+    """
+    runs = list(runs)
+    row = {}
+    for key in keys:
+        missing = [i for i, run in enumerate(runs) if key not in run]
+        if missing:
+            raise KeyError(f"medians_with_iqr: run(s) {missing} have no {key!r}; they hold {sorted(runs[missing[0]])}")
+        stats = summarize([run[key] for run in runs])
+        row[key], row[f"{key}_iqr"] = stats["median"], stats["iqr"]
+    return row
+
+
 def repeat(fn: Callable[[], object], repeats: int, warmup: int = 1, device="cpu") -> dict:
     """Run ``fn`` ``warmup`` times untimed, then ``repeats`` times timed.
 

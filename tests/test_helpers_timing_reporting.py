@@ -95,6 +95,38 @@ def test_save_table_and_figure(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "sweep.png"]  # no temp files left
 
 
+def test_medians_with_iqr_gives_one_rows_numbers():
+    runs = [{"total_latency_s": s, "tokens_per_sec": 8 / s, "avg_latency_per_token_ms": 125 * s} for s in (1.0, 4.0, 2.0)]
+    row = helpers.medians_with_iqr(runs)
+    assert row["total_latency_s"] == 2.0 and row["tokens_per_sec"] == 4.0  # medians, not means (7/3 s)
+    assert row["total_latency_s_iqr"] == 1.5  # inclusive quartiles of 1, 2, 4: 1.5 and 3
+    assert set(row) == {k + s for k in helpers.TIMED_KEYS for s in ("", "_iqr")}
+    assert helpers.medians_with_iqr(runs, ("tokens_per_sec",)).keys() == {"tokens_per_sec", "tokens_per_sec_iqr"}
+    with pytest.raises(KeyError, match="run\\(s\\) \\[1\\] have no 'ttft_s'"):
+        helpers.medians_with_iqr([{"ttft_s": 1.0}, {}], ("ttft_s",))
+
+
+def test_plot_columns_draws_iqr_bars_and_saves_through_save_figure(tmp_path, monkeypatch):
+    import pandas as pd
+
+    frame = pd.DataFrame({"prompt_tokens": [16, 64], "tokens_per_sec": [30.0, 20.0], "tokens_per_sec_iqr": [1.0, 2.0]})
+    saved = []
+    real_save = helpers.save_figure
+    monkeypatch.setattr(helpers, "save_figure", lambda fig, name: saved.append(name) or real_save(fig, name, folder=tmp_path))
+    figure = helpers.plot_columns(frame, "prompt_tokens", "tokens_per_sec", "sweep", title="t")
+    assert saved == ["sweep"] and (tmp_path / "sweep.png").is_file()
+    bars = figure.axes[0].containers[0]  # the errorbar container: its vertical bars span median -/+ IQR
+    assert bars.has_yerr and len(bars.lines[2][0].get_segments()) == 2
+    assert figure.axes[0].get_ylabel() == helpers.axis_label("tokens_per_sec")
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    helpers.plot_columns(frame, "prompt_tokens", "tokens_per_sec", "not_saved", ax=ax)
+    assert saved == ["sweep"], "drawing into an axis of the caller's figure saves nothing"
+    with pytest.raises(KeyError, match="no column 'latency'"):
+        helpers.plot_columns(frame, "prompt_tokens", "latency", "x")
+
+
 def test_artifacts_default_next_to_the_notebook(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = helpers.save_table([{"x": 1}], "t")
