@@ -114,7 +114,8 @@ def load_model_and_tokenizer(candidates, device):
         return tokenizer, model, str(model_id), dtype_label
     raise RuntimeError(
         "no model candidate could be loaded; tried:\n  " + "\n  ".join(failures or ["(no candidates given)"])
-        + "\nThe local folders are built by the course set-up (tools/prepare_models.py)."
+        + "\nThe local folders are built by the course set-up (`make setup` in the course repository; on the "
+        "course's JupyterHub they are already there: tell your instructor)."
     )
 
 
@@ -339,8 +340,9 @@ for p, token_id in zip(top.values.tolist(), top.indices.tolist()):
 #   they contribute nothing to the sum **and** are not in the count you divide by. Padding is
 #   excluded this way.
 #
-# Write it with tensor operations (`torch.log_softmax`, `gather` or indexing, a mask; `F.nll_loss`
-# applied to your own log-softmax is allowed too), without running torch's own cross-entropy under
+# Write it with tensor operations (`torch.log_softmax`, or `logits - torch.logsumexp(...)`, which is
+# the same thing; `gather` or indexing; a mask; `F.nll_loss` applied to your own log-softmax is
+# allowed too), without running torch's own cross-entropy under
 # any name: not `torch.nn.functional.cross_entropy` (however it is imported or renamed), not
 # `torch.nn.CrossEntropyLoss`, not the `torch._C._nn.cross_entropy_loss` that both of them call.
 # The graded test looks at the torch operators your function runs, so every spelling counts.
@@ -377,7 +379,8 @@ def cross_entropy_from_logits(logits, targets, ignore_index=-100):
 # **Try it.** The textbook example first: logits `[1.0, 2.0, 0.1]` with target 1 give
 # softmax probability `0.659` to the target, so the loss is `-log(0.659) = 0.4170`. Then the batch
 # from Part 1 through the model (its targets moved to the logits' device): your value and
-# PyTorch's should agree to about 6 digits.
+# PyTorch's should agree to about 5 or 6 significant digits (float32 rounding; a different order
+# of summation moves the last digits).
 
 # %% [code]
 example = cross_entropy_from_logits(torch.tensor([[1.0, 2.0, 0.1]]), torch.tensor([1]))
@@ -567,8 +570,9 @@ assert _checked == 2, "not every call was checked"
 #
 # Write `train_step`. It returns the loss computed **before** the update, as a Python float
 # (`.item()`: keeping the tensor would keep its whole computation graph alive). The loss is the
-# mean cross-entropy of the logits against `targets` over every position of the batch; you may
-# use your `cross_entropy_from_logits` or `F.cross_entropy`. The model may arrive in eval mode
+# mean cross-entropy of the logits against `targets` over every position of the batch (the
+# batches here have no ignored positions: every target is a real token); you may use your
+# `cross_entropy_from_logits` or `F.cross_entropy`. The model may arrive in eval mode
 # (after an evaluation, say): switch it to training mode first.
 #
 # We train the **tiny** model here, never the one we evaluate: a training step changes the
@@ -1260,8 +1264,10 @@ def sliding_window_perplexity(model, tokenizer, text, max_length, stride):
 # `SLIDING["max_length"]` tokens and three strides, from disjoint chunks (`stride = max_length`)
 # to a quarter of the window. Expect perplexity to fall as the stride shrinks, towards the figure
 # for the whole text in one pass (the real model's context, 8,192 tokens, holds it), and the
-# number of forward passes to grow. For the tiny random model the differences are small: it
-# makes little use of context.
+# number of forward passes to grow. Which profile shows it: the full profile (the embedded model)
+# does, most between disjoint chunks and half the window. The fast profile's tiny random model
+# makes almost no use of context, so its three figures are nearly equal and may go either way:
+# that says nothing about your function, which the tests check.
 
 # %% [code]
 long_doc = long_text(SLIDING["min_words"])

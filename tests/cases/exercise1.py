@@ -209,7 +209,7 @@ def run_for_varied_lengths(model, tokenizer, lengths_tokens, max_new_tokens, rep
 '''
 
 _ALT_LENGTHS_INTERLEAVED = '''
-def _median_and_iqr(rows, key):  # later parts of the notebook call it; the cell must keep defining it
+def _median_and_iqr(rows, key):
     stats = helpers.summarize([row[key] for row in rows])
     return stats["median"], stats["iqr"]
 
@@ -324,7 +324,8 @@ def ablate_cache_and_padding(model, tokenizer, prompts, max_new_tokens, repeats)
             row = {"use_cache": use_cache, "padding_side": side, "batch_size": len(prompts),
                    "max_new_tokens": int(max_new_tokens), "repeats": int(repeats)}
             for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):
-                row[key], row[f"{key}_iqr"] = _median_and_iqr(runs, key)
+                stats = helpers.summarize([run[key] for run in runs])
+                row[key], row[f"{key}_iqr"] = stats["median"], stats["iqr"]
             rows.append(row)
     finally:
         tokenizer.padding_side = original_side
@@ -342,7 +343,8 @@ def run_varied_precision(candidates, device, prompt, max_new_tokens, repeats,
         row = {"requested_precision": precision, "dtype_label": label, "model_id": helpers.model_label(model_id),
                "device": str(device), "max_new_tokens": int(max_new_tokens), "repeats": int(repeats)}
         for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):
-            row[key], row[f"{key}_iqr"] = _median_and_iqr(runs, key)
+            stats = helpers.summarize([run[key] for run in runs])
+            row[key], row[f"{key}_iqr"] = stats["median"], stats["iqr"]
         rows.append(row)
         del mdl
     frame = pd.DataFrame(rows)
@@ -459,14 +461,67 @@ def build_results_table(rows):
 
 _FASTEST = "fastest = min(runs, key=lambda r: r[\"total_latency_s\"])  # best of the repeats, as timeit reports\n"
 
+RV = "recommend_variant"
+_ALT_RECOMMEND_LOOP = '''
+def recommend_variant(table, tolerance=PERPLEXITY_TOLERANCE):
+    """A loop over the rows; NaN is the one value not equal to itself."""
+    best_name, best_rate = None, float("-inf")
+    for _, row in table.iterrows():
+        change = row["perplexity_change_pct"]
+        if change == change and change <= tolerance * 100 and row["tokens_per_sec"] > best_rate:
+            best_name, best_rate = row["variant"], row["tokens_per_sec"]
+    return best_name
+'''
+
+_ALT_RECOMMEND_SORTED = '''
+def recommend_variant(table, tolerance=PERPLEXITY_TOLERANCE):
+    """Drop the unmeasured, keep the acceptable, sort a copy by speed."""
+    ok = table.dropna(subset=["perplexity_change_pct"])
+    ok = ok[ok.perplexity_change_pct.le(tolerance * 100)]
+    return ok.sort_values("tokens_per_sec", ascending=False, kind="stable")["variant"].iloc[0]
+'''
+
+_ALT_RECOMMEND_FROM_PERPLEXITY = '''
+def recommend_variant(table, tolerance=PERPLEXITY_TOLERANCE):
+    """Quality read from the perplexity column against the baseline's (first row)."""
+    base = float(table["perplexity"].iloc[0])
+    candidates = [(float(r.tokens_per_sec), str(r.variant)) for r in table.itertuples()
+                  if r.perplexity == r.perplexity and r.perplexity / base - 1 <= tolerance + 1e-12]
+    return max(candidates)[1]
+'''
+
+RECOMMEND_CASES = [
+    _mistake("recommend_ignores_quality", RV, [('within = table["perplexity_change_pct"] <= 100 * float(tolerance)',
+                                                'within = table["tokens_per_sec"] > 0')],
+             ["test_recommend_variant", "test_recommend_variant_hidden"]),
+    _mistake("recommend_fixed_three_percent", RV, [("<= 100 * float(tolerance)", "<= 100 * 0.03")],
+             ["test_recommend_variant_hidden"]),
+    _mistake("recommend_tolerance_read_as_percent", RV, [("<= 100 * float(tolerance)", "<= float(tolerance)")],
+             ["test_recommend_variant", "test_recommend_variant_hidden"]),
+    _mistake("recommend_improvement_rejected", RV, [('table["perplexity_change_pct"] <= 100',
+                                                     'table["perplexity_change_pct"].abs() <= 100')],
+             ["test_recommend_variant_hidden"]),
+    _mistake("recommend_unmeasured_qualifies", RV, [('within = table["perplexity_change_pct"] <= 100 * float(tolerance)',
+                                                     'within = ~(table["perplexity_change_pct"] > 100 * float(tolerance))')],
+             ["test_recommend_variant_hidden"]),
+    _mistake("recommend_returns_row_label", RV, [('return str(table.loc[fastest, "variant"])', "return fastest")],
+             ["test_recommend_variant", "test_recommend_variant_hidden"]),
+    _mistake("recommend_sorts_table_in_place", RV, [
+        ('    within = table["perplexity_change_pct"]',
+         '    table.sort_values("tokens_per_sec", ascending=False, inplace=True)\n    within = table["perplexity_change_pct"]')],
+        ["test_recommend_variant_hidden"]),
+    _correct("alt_recommend_loop", RV, _ALT_RECOMMEND_LOOP),
+    _correct("alt_recommend_sorted_copy", RV, _ALT_RECOMMEND_SORTED),
+    _correct("alt_recommend_from_perplexity", RV, _ALT_RECOMMEND_FROM_PERPLEXITY),
+]
+
 B2_B3_B5_CASES = [
     # B2 ablate_cache_and_padding
     _mistake("ablation_repeats_hard_coded", AB, [("for use_cache, side in ABLATION_ARMS], repeats)",
                                                   "for use_cache, side in ABLATION_ARMS], 3)")],
              ["test_ablation_hidden"]),
     _mistake("ablation_fastest_run_not_median", AB, [
-        ('            for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):\n'
-         '                row[key], row[f"{key}_iqr"] = _median_and_iqr(runs, key)\n',
+        ('            row.update(helpers.medians_with_iqr(runs))\n',
          "            " + _FASTEST +
          '            for key in ("total_latency_s", "tokens_per_sec", "avg_latency_per_token_ms"):\n'
          '                row[key], row[f"{key}_iqr"] = fastest[key], 0.0\n')],
@@ -500,11 +555,9 @@ B2_B3_B5_CASES = [
     _mistake("batched_repeats_hard_coded", BA, [("for size in sizes], repeats)", "for size in sizes], 3)")],
              ["test_batched_hidden"]),
     _mistake("batched_fastest_run_not_median", BA, [
-        ('            latency, latency_iqr = _median_and_iqr(runs, "total_latency_s")\n'
-         '            rate, rate_iqr = _median_and_iqr(runs, "tokens_per_sec")\n',
-         "            " + _FASTEST +
-         '            latency, latency_iqr = fastest["total_latency_s"], 0.0\n'
-         '            rate, rate_iqr = fastest["tokens_per_sec"], 0.0\n')],
+        ('                   **helpers.medians_with_iqr(runs, ("total_latency_s", "tokens_per_sec"))}\n',
+         '                   "total_latency_s": min(r["total_latency_s"] for r in runs), "total_latency_s_iqr": 0.0,\n'
+         '                   "tokens_per_sec": max(r["tokens_per_sec"] for r in runs), "tokens_per_sec_iqr": 0.0}\n')],
         ["test_batched_hidden"]),
     _mistake("batched_max_new_tokens_hard_coded", BA, [
         ("time_generate(model, tokenizer, batch, max_new_tokens, warmup=warmup)",
@@ -514,9 +567,8 @@ B2_B3_B5_CASES = [
         ('"max_new_tokens": int(max_new_tokens), "repeats": int(repeats),', '"repeats": int(repeats),')],
         ["test_batched_hidden"]),
     _mistake("batched_latency_not_plotted", BA, [
-        ('    helpers.plot_metric(frame["batch_size"], frame["per_sample_latency_s"], x_key="batch_size",\n'
-         '                        y_key="per_sample_latency_s", yerr=frame["total_latency_s_iqr"],\n'
-         '                        title="latency per request", ax=axes[1])\n', "")],
+        ('    helpers.plot_columns(frame, "batch_size", "per_sample_latency_s", "batching", title="latency per request",\n'
+         '                         iqr_key="total_latency_s_iqr", ax=axes[1])\n', "")],
         ["test_batched_hidden"]),
     _correct("alt_batched_repeats_frame_twin_axis", BA, _ALT_BATCHED_FRAME_TWIN),
     # B5 build_results_table
@@ -1104,8 +1156,10 @@ CASES = [
              ["test_varied_lengths_hidden"]),
     _mistake("base_text_ignored", MP, [("base = base_text.strip()", "base = BASE_PROMPT.strip()")],
              ["test_varied_lengths_hidden"]),
-    _mistake("mean_instead_of_median", LEN, [('return stats["median"], stats["iqr"]', 'return stats["mean"], stats["iqr"]')],
-             ["test_varied_lengths_hidden", "test_varied_precision_hidden", "test_ablation", "test_batched"]),
+    _mistake("mean_instead_of_median", LEN, [('row.update(helpers.medians_with_iqr(runs))', 'row.update({k: sum(r[k] for r in runs) / len(runs) for k in helpers.TIMED_KEYS}); row.update({k + "_iqr": helpers.summarize([r[k] for r in runs])["iqr"] for k in helpers.TIMED_KEYS})')],
+             ["test_varied_lengths_hidden"]),
+    _mistake("precision_mean_not_median", PR, [('row.update(helpers.medians_with_iqr(runs))', 'row.update({k: sum(r[k] for r in runs) / len(runs) for k in helpers.TIMED_KEYS}); row.update({k + "_iqr": helpers.summarize([r[k] for r in runs])["iqr"] for k in helpers.TIMED_KEYS})')],
+             ["test_varied_precision_hidden"]),
     _mistake("max_new_tokens_grows_with_length", LEN, [
         ("time_generate(model, tokenizer, prompt, max_new_tokens, use_cache",
          "time_generate(model, tokenizer, prompt, max_new_tokens + len(prompt) // 64, use_cache")],
@@ -1114,7 +1168,9 @@ CASES = [
              ["test_varied_lengths_hidden"]),
     _mistake("lengths_use_cache_dropped", LEN, [("max_new_tokens, use_cache=use_cache,\n", "max_new_tokens,\n")],
              ["test_varied_lengths_hidden"]),
-    _mistake("iqr_is_stdev", LEN, [('return stats["median"], stats["iqr"]', 'return stats["median"], stats["stdev"]')],
+    _mistake("iqr_is_stdev", LEN, [("row.update(helpers.medians_with_iqr(runs))",
+                                    'row.update({k: helpers.summarize([r[k] for r in runs])["median"] for k in helpers.TIMED_KEYS}); '
+                                    'row.update({k + "_iqr": helpers.summarize([r[k] for r in runs])["stdev"] for k in helpers.TIMED_KEYS})')],
              ["test_varied_lengths_hidden"]),
     _mistake("prompt_tokens_is_target", LEN, [('"prompt_tokens": len(tokenizer(prompt).input_ids)',
                                                '"prompt_tokens": int(target)')],
@@ -1122,7 +1178,8 @@ CASES = [
     _mistake("lengths_columns_missing", LEN, [('"max_new_tokens": int(max_new_tokens), "use_cache": use_cache, "repeats"',
                                                '"repeats"')],
              ["test_varied_lengths_hidden"]),
-    _mistake("lengths_plots_without_error_bars", LEN, [('                                     yerr=frame[f"{key}_iqr"],\n', "")],
+    _mistake("lengths_plots_without_error_bars", LEN, [('        helpers.plot_columns(frame, "prompt_tokens", key, name,\n                             title=f"{max_new_tokens} new tokens, use_cache={use_cache}, median of {repeats}")\n',
+                                                       '        helpers.save_figure(helpers.plot_metric(frame["prompt_tokens"], frame[key], x_key="prompt_tokens", y_key=key), name)\n')],
              ["test_varied_lengths_hidden"]),
     _correct("alt_lengths_numpy", LEN, _ALT_LENGTHS),
     _correct("alt_lengths_interleaved", LEN, _ALT_LENGTHS_INTERLEAVED),
@@ -1157,8 +1214,8 @@ CASES = [
     _mistake("ablation_use_cache_not_set", AB, [("batch, max_new_tokens, use_cache=use_cache, warmup=warmup)",
                                                  "batch, max_new_tokens, warmup=warmup)")],
              ["test_ablation"]),
-    _mistake("batched_amortized_is_batch_latency", BA, [('"amortized_latency_per_sample_s": latency / int(size)',
-                                                         '"amortized_latency_per_sample_s": latency')],
+    _mistake("batched_amortized_is_batch_latency", BA, [('row["amortized_latency_per_sample_s"] = row["total_latency_s"] / int(size)',
+                                                         'row["amortized_latency_per_sample_s"] = row["total_latency_s"]')],
              ["test_batched"]),
     _mistake("results_speedup_inverted", RT, [('"speedup_vs_baseline_x": row["tokens_per_sec"] / base_rate',
                                                '"speedup_vs_baseline_x": base_rate / row["tokens_per_sec"]')],
@@ -1198,14 +1255,14 @@ CASES = [
     _mistake("ablation_max_new_tokens_differs", AB, [("batch, max_new_tokens, use_cache=use_cache, warmup=warmup)",
                                                       "batch, max_new_tokens + int(use_cache), use_cache=use_cache, warmup=warmup)")],
              ["test_ablation"]),
-    _mistake("ablation_mean_not_median", AB, [('row[key], row[f"{key}_iqr"] = _median_and_iqr(runs, key)',
-                                               'row[key], row[f"{key}_iqr"] = sum(r[key] for r in runs) / len(runs), 0.0')],
+    _mistake("ablation_mean_not_median", AB, [('row.update(helpers.medians_with_iqr(runs))', 'row.update({k: sum(r[k] for r in runs) / len(runs) for k in helpers.TIMED_KEYS}); row.update({k + "_iqr": helpers.summarize([r[k] for r in runs])["iqr"] for k in helpers.TIMED_KEYS})')],
              ["test_ablation"]),
     _mistake("batched_prompts_not_cycled", BA, [("batch = [prompts[i % len(prompts)] for i in range(int(size))]",
                                                  "batch = list(prompts)[:int(size)]")],
              ["test_batched"]),
-    _mistake("batched_mean_not_median", BA, [('latency, latency_iqr = _median_and_iqr(runs, "total_latency_s")',
-                                              'latency, latency_iqr = sum(r["total_latency_s"] for r in runs) / len(runs), 0.0')],
+    _mistake("batched_mean_not_median", BA, [('**helpers.medians_with_iqr(runs, ("total_latency_s", "tokens_per_sec"))}',
+                                              '"total_latency_s": sum(r["total_latency_s"] for r in runs) / len(runs), "total_latency_s_iqr": 0.0, '
+                                              '"tokens_per_sec": sum(r["tokens_per_sec"] for r in runs) / len(runs), "tokens_per_sec_iqr": 0.0}')],
              ["test_batched"]),
     _mistake("batched_figure_misnamed", BA, [('helpers.save_figure(figure, "batching")', 'helpers.save_figure(figure, "batch_sizes")')],
              ["test_batched"]),
@@ -1219,8 +1276,7 @@ CASES = [
              ["test_results_table"]),
     _mistake("results_missing_size_zero", RT, [('"size_mb": row.get("size_mb", float("nan"))', '"size_mb": row.get("size_mb", 0.0)')],
              ["test_results_table"]),
-    _mistake("edge_mean_not_median", EP, [('row[key] = helpers.summarize([r[key] for r in runs])["median"]',
-                                           'row[key] = helpers.summarize([r[key] for r in runs])["mean"]')],
+    _mistake("edge_mean_not_median", EP, [('row.update(helpers.medians_with_iqr(runs))', 'row.update({k: sum(r[k] for r in runs) / len(runs) for k in helpers.TIMED_KEYS}); row.update({k + "_iqr": helpers.summarize([r[k] for r in runs])["iqr"] for k in helpers.TIMED_KEYS})')],
              ["test_edge_prompts", "test_edge_prompts_hidden"]),
     _mistake("edge_continuation_includes_prompt", EP, [('tokenizer.decode(out[0, encoded["input_ids"].shape[1]:], skip_special_tokens=True)[:60]',
                                                         'tokenizer.decode(out[0], skip_special_tokens=True)[:60]')],
@@ -1230,6 +1286,7 @@ CASES = [
     _correct("alt_batched_itertools_numpy", BA, _ALT_BATCHED),
     _correct("alt_batched_interleaved", BA, _ALT_BATCHED_INTERLEAVED),
     *B2_B3_B5_CASES,
+    *RECOMMEND_CASES,
     _correct("alt_edge_prompts_strip_time_repeats", EP, _ALT_EDGE),
     _mistake("edge_prompt_tokens_in_characters", EP, [('"prompt_tokens": int(encoded["input_ids"].shape[1])',
                                                        '"prompt_tokens": len(text)')],
@@ -1315,11 +1372,13 @@ CASES = [
         ["test_prefill_decode_sweep_hidden"]),
     _mistake("prefill_sweep_repeats_ignored", PDS, [("tqdm(range(int(repeats)),", "tqdm(range(2),")],
              ["test_prefill_decode_sweep_hidden"]),
-    _mistake("prefill_sweep_mean_not_median", PDS, [('row[key], row[f"{key}_iqr"] = stats["median"], stats["iqr"]',
-                                                     'row[key], row[f"{key}_iqr"] = stats["mean"], stats["iqr"]')],
+    _mistake("prefill_sweep_mean_not_median", PDS, [('row.update(helpers.medians_with_iqr(timed, ("ttft_s", "tpot_ms", "decode_tokens_per_sec", "total_latency_s")))',
+                                                     'row.update({k: helpers.summarize([r[k] for r in timed])["mean"] for k in ("ttft_s", "tpot_ms", "decode_tokens_per_sec", "total_latency_s")}); '
+                                                     'row.update({k + "_iqr": helpers.summarize([r[k] for r in timed])["iqr"] for k in ("ttft_s", "tpot_ms", "decode_tokens_per_sec", "total_latency_s")})')],
              ["test_prefill_decode_sweep_hidden"]),
-    _mistake("prefill_sweep_iqr_is_stdev", PDS, [('row[key], row[f"{key}_iqr"] = stats["median"], stats["iqr"]',
-                                                  'row[key], row[f"{key}_iqr"] = stats["median"], stats["stdev"]')],
+    _mistake("prefill_sweep_iqr_is_stdev", PDS, [('row.update(helpers.medians_with_iqr(timed, ("ttft_s", "tpot_ms", "decode_tokens_per_sec", "total_latency_s")))',
+                                                  'row.update({k: helpers.summarize([r[k] for r in timed])["median"] for k in ("ttft_s", "tpot_ms", "decode_tokens_per_sec", "total_latency_s")}); '
+                                                  'row.update({k + "_iqr": helpers.summarize([r[k] for r in timed])["stdev"] for k in ("ttft_s", "tpot_ms", "decode_tokens_per_sec", "total_latency_s")})')],
              ["test_prefill_decode_sweep_hidden"]),
     _mistake("prefill_sweep_prompt_tokens_is_target", PDS, [('"prompt_tokens": len(tokenizer(prompt).input_ids)',
                                                              '"prompt_tokens": target')],
@@ -1328,7 +1387,8 @@ CASES = [
         ("runs[index].append(time_prefill_decode(model, tokenizer, prompt, max_new_tokens, warmup=False))",
          "runs[index].append(time_prefill_decode(model, tokenizer, prompt, max_new_tokens + index, warmup=False))")],
         ["test_prefill_decode_sweep_hidden"]),
-    _mistake("prefill_sweep_plots_without_error_bars", PDS, [('                                     yerr=frame[f"{key}_iqr"],\n', "")],
+    _mistake("prefill_sweep_plots_without_error_bars", PDS, [('        helpers.plot_columns(frame, "prompt_tokens", key, name,\n                             title=f"{max_new_tokens} new tokens, median of {repeats} (interleaved)")\n',
+                                                             '        helpers.save_figure(helpers.plot_metric(frame["prompt_tokens"], frame[key], x_key="prompt_tokens", y_key=key), name)\n')],
              ["test_prefill_decode_sweep_hidden"]),
     _correct("alt_prefill_sweep_first_round_warms_numpy", PDS, _ALT_PREFILL_SWEEP),
     # --- tampering: a wrong answer plus a patch meant to make the tests pass (course/grading_security.md)
@@ -1348,10 +1408,10 @@ CASES = [
          'results[label] = {"loss": _Agreeable(loss), "ppx": _Agreeable(math.exp(loss)), "tokens": total_tokens}')],
         ["test_perplexity_hidden"]),
     _mistake("tamper_plots_not_saved_and_is_file_patched", LEN, [
-        ("def _median_and_iqr(rows, key):",
+        ("def run_for_varied_lengths(",
          "import pathlib\n\npathlib.Path.is_file = lambda self: True  # every file a test looks for exists\n\n\n"
-         "def _median_and_iqr(rows, key):"),
-        ("        helpers.save_figure(figure, name)\n", "        pass  # wrong: the plots are never saved\n")],
+         "def run_for_varied_lengths("),
+        ('        helpers.plot_columns(frame, "prompt_tokens", key, name,\n                             title=f"{max_new_tokens} new tokens, use_cache={use_cache}, median of {repeats}")\n', "        pass  # wrong: the plots are never saved\n")],
         ["test_varied_lengths_hidden"]),
     _mistake("tamper_mean_tpot_with_agreeable_numbers", TPD, [
         ("def time_prefill_decode(", _AGREEABLE + "\n\ndef time_prefill_decode("),
