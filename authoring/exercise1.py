@@ -1027,7 +1027,7 @@ def time_round_robin(arms, repeats):
 # Then `run_for_varied_lengths(model, tokenizer, lengths_tokens, max_new_tokens, repeats,
 # use_cache=True)`: for each target length, build the prompt with `make_prompt`, time it
 # `repeats` times with the **same** `max_new_tokens` and `use_cache` (the lengths are the
-# settings compared: take turns with `time_round_robin`), and report
+# settings compared: taking turns with `time_round_robin` is best, see above), and report
 # the **median** of each metric (one slow run skews a mean) with the interquartile range (75th
 # minus 25th percentile) as the spread. Return a DataFrame with one row per length and at least
 # the columns `prompt_tokens` (measured on the prompt that was timed), `max_new_tokens`,
