@@ -1419,3 +1419,8 @@ CASES = [
         ["test_prefill_decode_hidden"]),
     *B7_CASES,
 ]
+
+# The wrong answers of a blind attempt (tests/cases/blind_exercise1.py), kept as regression cases.
+from tests.cases.blind_exercise1 import CASES as _BLIND_CASES  # noqa: E402
+
+CASES = [*CASES, *_BLIND_CASES]

@@ -621,3 +621,8 @@ torch.is_grad_enabled = lambda: False                      # "gradients are off"
 torch.Tensor.requires_grad = property(lambda self: False)  # "nothing is recorded", on every tensor
 """, ["test_evaluate_perplexity_no_grad"]),
 ]
+
+# The wrong answers of a blind attempt (tests/cases/blind_exercise2.py), kept as regression cases.
+from tests.cases.blind_exercise2 import CASES as _BLIND_CASES  # noqa: E402
+
+CASES = [*CASES, *_BLIND_CASES]

@@ -27,6 +27,13 @@ class Table:
             source = source.replace(old, new)
         return {"name": name, "cell": grade_id, "source": source, "expect": "lose", "lose": lose}
 
+    def wrong(self, name: str, grade_id: str, definition: str, lose: list[str]) -> dict:
+        """A wrong answer written out whole (as a blind attempt wrote it): the solution cell with
+        ``definition`` after it, so that the graded function is the wrong one while the cell's
+        other names stay defined for the cells that follow."""
+        source = self.solution(grade_id).rstrip() + "\n\n\n" + definition.strip() + "\n"
+        return {"name": name, "cell": grade_id, "source": source, "expect": "lose", "lose": lose}
+
     @staticmethod
     def correct(name: str, grade_id: str, source: str) -> dict:
         return {"name": name, "cell": grade_id, "source": source, "expect": "full"}
