@@ -275,9 +275,7 @@ def _swap_in(files: dict[str, bytes], folder: Path) -> None:
 
 def write_result(course_root: Path, result: TaskResult, db_url: str) -> GradeRow:
     """Write one worker's result into the course (folders, gradebook) and return its final row."""
-    import json
-
-    from grader import pipeline
+    from grader import pipeline, reports
     from grader.gradebook import _forget_submission, record_submission
 
     row = result.row
@@ -294,8 +292,8 @@ def write_result(course_root: Path, result: TaskResult, db_url: str) -> GradeRow
         row.score, row.max_score, _, _ = pipeline.gradebook_scores(db_url, assignment, student)
     if result.feedback:
         feedback = dict(result.feedback)
-        if "results.json" in feedback:
-            feedback["results.json"] = (json.dumps(row.results(), indent=1) + "\n").encode()
+        if reports.RESULTS_FILE in feedback:
+            feedback[reports.RESULTS_FILE] = reports.results_json(row.results()).encode()
         _swap_in(feedback, course_root / "feedback" / student / assignment)
     return row
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import re
 import shutil
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from grader import handin
 from grader.gradebook import _forget_submission, _venv_bin_on_path, serialised_gradebook, sqlite_url
+from grader import reports
 from grader.reports import GradeRow
 from tools.notebook_builder import source_assignments  # source/ is the builder's; re-exported for callers
 
@@ -428,9 +428,7 @@ def _feedback(api, course_root: Path, row: GradeRow, secrets: dict, notes: list[
     folder.mkdir(parents=True, exist_ok=True)
     results = row.results()
     results["reason"] = "; ".join([*notes, *added])
-    tmp = folder / "results.json.tmp"
-    tmp.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(folder / "results.json")
+    reports.write_results(folder, results)
     return added
 
 

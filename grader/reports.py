@@ -6,6 +6,7 @@ writes the rows with one ``points:<test>`` column per test, ``format_table`` pri
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,23 @@ class GradeRow:
         """The submission's results as written to ``feedback/<student>/<assignment>/results.json``."""
         return {"student": self.student, "assignment": self.assignment, "status": self.shown_status(),
                 "score": self.score, "max_score": self.max_score, "reason": self.reason, "tests": self.tests}
+
+
+RESULTS_FILE = "results.json"
+
+
+def results_json(results: dict) -> str:
+    """The text of a results.json (``GradeRow.results()``), the same wherever it is written."""
+    return json.dumps(results, indent=1) + "\n"
+
+
+def write_results(folder: Path, results: dict) -> Path:
+    """Write ``folder/results.json`` whole or not at all (a temporary file, then a rename)."""
+    path = Path(folder) / RESULTS_FILE
+    tmp = path.with_name(RESULTS_FILE + ".tmp")
+    tmp.write_text(results_json(results), encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 def test_column(grade_id: str) -> str:

@@ -29,6 +29,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import reports
+
 REVIEWS_FILE = "reviews.csv"
 FIELDS = ("student", "assignment", "fingerprint", "decision", "by", "at", "note")
 DECISIONS = ("release", "hold")
@@ -99,9 +101,9 @@ def record(course_root: Path, student: str, assignment: str, decision: str, by: 
     return review
 
 
-def latest(reviews: list[Review], student: str, assignment: str, print_: str) -> Review | None:
-    """The newest record of this student's assignment that names this very submission."""
-    matching = [r for r in reviews if (r.student, r.assignment, r.fingerprint) == (student, assignment, print_)]
+def latest(reviews: list[Review], student: str, assignment: str, submission: str) -> Review | None:
+    """The newest record of this student's assignment whose fingerprint is ``submission``'s."""
+    matching = [r for r in reviews if (r.student, r.assignment, r.fingerprint) == (student, assignment, submission)]
     return matching[-1] if matching else None
 
 
@@ -110,8 +112,10 @@ def apply(course_root: Path, rows) -> list:
     it in the reason (the findings stay). Returns the rows released."""
     reviews = read_reviews(course_root)
     released = []
+    if not reviews:
+        return released
     for row in rows:
-        if not row.held_for_review or not reviews:
+        if not row.held_for_review:
             continue
         folder = submission_folder(course_root, row.student, row.assignment)
         if not folder.is_dir():
@@ -133,14 +137,12 @@ def apply(course_root: Path, rows) -> list:
 
 def _rewrite_results(course_root: Path, row) -> None:
     """The student's results.json, written while the grade was held, now says what was decided."""
-    path = Path(course_root) / "feedback" / row.student / row.assignment / "results.json"
+    path = Path(course_root) / "feedback" / row.student / row.assignment / reports.RESULTS_FILE
     if not path.is_file():
         return
     results = json.loads(path.read_text(encoding="utf-8"))
     results.update(status=row.shown_status(), reason=row.reason)
-    tmp = path.with_name("results.json.tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    reports.write_results(path.parent, results)
 
 
 def main(argv=None) -> int:

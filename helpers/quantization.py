@@ -519,7 +519,7 @@ def calibration_dataset(model_dir: str, onnx_dir: Path, texts: list[str], *, max
       would never be seen by the ONNX graph, and their values would be
       clipped by the calibrated ranges.
 
-    Use it with ``AutoCalibrationConfig.minmax(ds)`` and ``ORTQuantizer.fit``,
+    Use it with ``AutoCalibrationConfig.minmax(ds)`` and ``ORTQuantizer.fit``.
     Texts need at least 2 tokens.
     """
     import numpy as np
@@ -755,6 +755,6 @@ __all__ = [
     "PROJECTION_MODEL_TYPES", "QUANTIZED_FILE", "UnsupportedModelError", "require_projection_layers",
     "calibration_dataset", "copy_side_files", "cpu_instruction_set", "dir_size_mb", "export_onnx",
     "fake_quantize_activation_uint8", "fake_quantize_weight_int8", "is_complete_export", "load_ort", "matmul_group",
-    "matmul_groups", "nodes_in", "nodes_outside", "ort_num_threads", "quiet", 
+    "matmul_groups", "nodes_in", "nodes_outside", "ort_num_threads", "quiet",
     "SIMULATED_GROUPS", "simulated_dynamic_int8", "weight_only_int8",
 ]
