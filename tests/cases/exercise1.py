@@ -178,11 +178,6 @@ def compare_perplexity(models, tokenizer, texts, batch_size=4, max_length=256):
 '''
 
 _ALT_LENGTHS = '''
-def _median_and_iqr(rows, key):
-    stats = helpers.summarize([row[key] for row in rows])
-    return stats["median"], stats["iqr"]
-
-
 def run_for_varied_lengths(model, tokenizer, lengths_tokens, max_new_tokens, repeats, use_cache=True):
     """statistics.median and numpy percentiles; errorbar drawn with matplotlib directly."""
     import numpy as np
@@ -209,11 +204,6 @@ def run_for_varied_lengths(model, tokenizer, lengths_tokens, max_new_tokens, rep
 '''
 
 _ALT_LENGTHS_INTERLEAVED = '''
-def _median_and_iqr(rows, key):
-    stats = helpers.summarize([row[key] for row in rows])
-    return stats["median"], stats["iqr"]
-
-
 def run_for_varied_lengths(model, tokenizer, lengths_tokens, max_new_tokens, repeats, use_cache=True):
     """Round-robin over the lengths (each warmed once, in the first round), as a fair benchmark runs
     its arms; helpers.summarize for medians and IQRs."""
