@@ -220,10 +220,12 @@ print(f"profile={PROFILE.name} | device={helpers.describe_device(DEVICE)} | torc
 # * accept "float32", "float16" and "bfloat16" in any case, ignoring surrounding spaces;
 #   reject everything else (also aliases such as "fp16" or "half") with a `ValueError` that
 #   names the accepted values;
-# * `device` may be a string ("cpu", "cuda", "cuda:0") or a `torch.device`;
+# * `device` may be a string ("cpu", "cuda", "cuda:0", "meta") or a `torch.device`;
 # * return `(dtype, label)`: `(torch.float16, "float16")` on a GPU, but
 #   `(torch.float32, "float32 (forced on CPU)")` for float16 on CPU; for bfloat16 on a GPU
 #   without support, `torch.float32` with a label that starts with "float32" and names bfloat16.
+# * only the CPU falls back for float16: every other device keeps the dtype asked for, including
+#   "meta" (weights without data, which runs no arithmetic; Part A2's tests load onto it).
 
 # %% [solution id=resolve_dtype]
 ACCEPTED_PRECISIONS = ("float32", "float16", "bfloat16")
@@ -343,6 +345,10 @@ try:
     _check("float16", "cuda", "float16", "float16")
 finally:
     _torch.cuda.is_bf16_supported = _saved_bf16
+# Only the CPU falls back: the meta device (no data, no arithmetic) keeps what was asked for.
+for _dev in ("meta", _torch.device("meta")):
+    _check(" Float16", _dev, "float16", "float16")
+    _check("bfloat16", _dev, "bfloat16", "bfloat16")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -697,7 +703,9 @@ del _tok, _mdl
 #
 # Write `time_generate(model, tokenizer, prompt, max_new_tokens, use_cache=True, warmup=True,
 # **generate_kwargs)` returning a dict with at least `total_latency_s`, `tokens_generated`,
-# `tokens_per_sec`, `avg_latency_per_token_ms` (more keys are welcome, e.g. `prompt_tokens`).
+# `tokens_per_sec`, `avg_latency_per_token_ms`. More keys are welcome but not graded here: the
+# reference also returns `batch_size` and `prompt_tokens` (the longest prompt's length in tokens,
+# padding not counted), and no later part reads them from this dict.
 # With `warmup=False` it skips the warm-up call. Extra keyword arguments go through to `generate`.
 # `helpers.synchronize(device)` is a ready-made "synchronize if CUDA" if you want it. (The grader
 # has no GPU: it checks points 3 and 4 with a stand-in model that reports a CUDA device, whose
@@ -3260,7 +3268,10 @@ del _tiny
 #   quantized weights count too (`MatMulNBits` keeps 4- or 8-bit weights packed in `uint8` plus
 #   per-block scales and zero points). The exception, as above: an initializer that nodes read only
 #   as the data (first) input of `Gather` is an embedding lookup and counts `batch_size` rows (its
-#   first dimension indexes the rows). Load the graph with `onnx.load(path, load_external_data=False)`:
+#   first dimension indexes the rows). The rule goes by the ops that read an initializer, not by its
+#   name or purpose: a table that any other op reads counts in full, even where a step uses one row
+#   of it (for example the rotary cos/sin caches that fused exports pass to `com.microsoft`
+#   `RotaryEmbedding` or `GroupQueryAttention`; the course's own exports have none). Load the graph with `onnx.load(path, load_external_data=False)`:
 #   sizes come from `dims`, so large external weight files need not be read (`raw_data` is empty then).
 # * **The KV cache**, both kinds: keys and values, so
 #   `2 × num_hidden_layers × num_key_value_heads × head_dim × context_tokens × batch_size × kv_bytes_per_element`,
@@ -3557,6 +3568,18 @@ try:
         _init("head_zero_point", (1, 50), _uint4)],
         '{"model_type": "llama", "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 1, '
         '"hidden_size": 32, "head_dim": 8}', opset=21)
+    # 6. rotary cos/sin caches read by a fused RotaryEmbedding node (ONNX Runtime's com.microsoft domain): not
+    #    Gather, so each 64x4 float32 table counts in full (1024 bytes each); a Gather-only 50x8 float32 embedding
+    #    (2 rows: 64), an 8x50 float32 head (1600). KV: 1 layer, 2 KV heads, head_dim 4, float32 by default.
+    _rotary_file = _save("rotary", "model.onnx", [
+        _onnx_helper.make_node("Gather", ["embed", "ids"], ["x"]),
+        _onnx_helper.make_node("RotaryEmbedding", ["x", "ids", "cos_cache", "sin_cache"], ["x_rot"],
+                               domain="com.microsoft"),
+        _onnx_helper.make_node("MatMul", ["x_rot", "head"], ["logits"]),
+    ], [_init("embed", (50, 8), _np.float32), _init("cos_cache", (64, 4), _np.float32),
+        _init("sin_cache", (64, 4), _np.float32), _init("head", (8, 50), _np.float32)],
+        '{"model_type": "llama", "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 2, '
+        '"hidden_size": 8}')
     _cases = (
         ("a float32 export with its weights in an external data file (a folder), batch 3, 6 tokens of context",
          _scratch + "/f32", 6, 3, None, 3 * 8 * 4 + 8 * 12 * 4 + 12 * 50 * 4 + 8 + 2 * 2 * 2 * 4 * 6 * 3 * 4),
@@ -3569,6 +3592,9 @@ try:
          192 + 96 + 12 + 800 + 200 + 50 + 2 * 32 * 4 + 2 * 2 * 2 * 16 * 4 * 2 * 1),
         ("a 4-bit QDQ graph (INT4 and UINT4 initializers, half a byte per element), batch 1, 5 tokens of context",
          _four_bit_file, 5, 1, None, 128 + 192 + 96 + 12 + 300 + 200 + 25 + 2 * 1 * 1 * 8 * 5 * 1 * 4),
+        ("a graph whose rotary cos/sin tables feed a fused RotaryEmbedding node, not Gather (they count in full), "
+         "batch 2, 3 tokens of context", _rotary_file, 3, 2, None, 2 * 8 * 4 + 2 * 64 * 4 * 4 + 8 * 50 * 4
+         + 2 * 1 * 2 * 4 * 3 * 2 * 4),
     )
     _checked = 0
     for _case_what, _case_path, _case_context, _case_batch, _case_kv, _case_want in _cases:
@@ -3581,7 +3607,7 @@ try:
         assert -0.5 <= _got - _case_want <= 0.5, \
             f"{_case_what}: expected {_case_want} bytes per decode step, got {_got}"
         _checked += 1
-    assert _checked == 5
+    assert _checked == 6
 finally:
     # include: leave_scratch_dir
 ### END HIDDEN TESTS

@@ -1208,8 +1208,9 @@ RESULTS["mean_of_means"] = {"overall": overall, "mean_of_means_loss": mean_of_me
 # The loop: for `begin` in `0, stride, 2*stride, ...`: `end = min(begin + max_length, n)`; the
 # new tokens are those from the previous window's `end` up to this `end`; stop once `end == n`.
 # The same bookkeeping as before applies: sum the losses, count the scored tokens, divide once.
-# `stride` must be between 1 and `max_length` (ValueError otherwise); a text of fewer than two
-# tokens is a ValueError. With `stride < max_length` every token after the first is scored, so
+# `max_length` must be at least 2 (a window of one token has nothing before its token to predict
+# it from) and `stride` between 1 and `max_length`: a `ValueError` otherwise, raised before any
+# forward pass. A text of fewer than two tokens is a `ValueError` too. With `stride < max_length` every token after the first is scored, so
 # `n_tokens = len - 1`. With `stride = max_length` (disjoint chunks) the first token of each chunk
 # has no context inside its window and is not scored, exactly as for the first token of a text.
 
@@ -1407,12 +1408,14 @@ for _L, _s in ((48, 16), (40, 40), (50, 30), (64, 63)):
     assert _model.inner.training is False, "leave the model in eval mode"
     _checked += 1
 assert _checked == 4, "not every window and stride was checked"
-for _L, _s in ((32, 33), (32, 0)):
+for _L, _s, _rule in ((32, 33, "1 <= stride <= max_length"), (32, 0, "1 <= stride <= max_length"),
+                      (1, 1, "max_length >= 2: a one-token window predicts nothing"),
+                      (0, 1, "max_length >= 2")):
     try:
         sliding_window_perplexity(_model, _tok, _text, max_length=_L, stride=_s)
     except ValueError:
         continue
-    raise AssertionError(f"stride={_s} with max_length={_L} must raise ValueError (1 <= stride <= max_length)")
+    raise AssertionError(f"stride={_s} with max_length={_L} must raise ValueError ({_rule})")
 try:
     _out = sliding_window_perplexity(_model, _tok, "Hello", max_length=16, stride=8)
 except ValueError:

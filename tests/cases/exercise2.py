@@ -508,6 +508,9 @@ CASES: list[dict] = [
     _mistake("sliding_stride_not_checked", SW,
              [("    if not 1 <= stride <= max_length:\n", "    if stride < 0:\n")],
              ["test_sliding_window_perplexity_hidden"]),
+    _mistake("sliding_max_length_not_checked", SW,  # a one-token window scores nothing: 0 / 0
+             [("    if max_length < 2:\n        raise ValueError(f\"max_length must be at least 2, got {max_length}\")\n", "")],
+             ["test_sliding_window_perplexity_hidden"]),
     _mistake("sliding_short_text_not_checked", SW,  # a one-token text ends in 0 / 0
              [("    if n < 2:\n        raise ValueError(f\"the text has {n} token(s): at least two are needed to predict anything\")\n", "")],
              ["test_sliding_window_perplexity_hidden"]),
@@ -527,8 +530,8 @@ CASES: list[dict] = [
              ["test_sliding_window_perplexity_hidden"]),
     _correct("sliding_alt_model_loss_weighted", SW, '''def sliding_window_perplexity(model, tokenizer, text, max_length, stride):
     """The perplexity guide's loop, weighting each window's mean loss by the tokens it really scored."""
-    if stride < 1 or stride > max_length:
-        raise ValueError("stride must be in 1..max_length")
+    if max_length < 2 or stride < 1 or stride > max_length:
+        raise ValueError("need max_length >= 2 and stride in 1..max_length")
     input_ids = tokenizer(text, return_tensors="pt").input_ids.to(model.device)
     seq_len = input_ids.size(1)
     if seq_len < 2:
@@ -554,6 +557,8 @@ CASES: list[dict] = [
 '''),
     _correct("sliding_alt_explicit_positions", SW, '''def sliding_window_perplexity(model, tokenizer, text, max_length, stride):
     """Works out, for each window, the absolute positions it scores, then gathers their log-probs."""
+    if max_length < 2:
+        raise ValueError(f"a window of {max_length} token(s) scores nothing")
     if not (1 <= stride <= max_length):
         raise ValueError(f"stride {stride} not in 1..{max_length}")
     ids = tokenizer(text)["input_ids"]
