@@ -224,7 +224,7 @@ print(f"profile={PROFILE.name} | device={helpers.describe_device(DEVICE)} | torc
 # * return `(dtype, label)`: `(torch.float16, "float16")` on a GPU, but
 #   `(torch.float32, "float32 (forced on CPU)")` for float16 on CPU; for bfloat16 on a GPU
 #   without support, `torch.float32` with a label that starts with "float32" and names bfloat16.
-# * only the CPU falls back for float16: every other device keeps the dtype asked for, including
+# * only the CPU falls back for float16: any other device keeps `torch.float16`, including
 #   "meta" (weights without data, which runs no arithmetic; Part A2's tests load onto it).
 
 # %% [solution id=resolve_dtype]
