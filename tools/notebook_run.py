@@ -19,10 +19,62 @@ from helpers.paths import REPO_ROOT
 CELL_TIMEOUT_S = 1800
 
 
+class TreeMemory:
+    """Resident memory of everything this process starts (the kernel and any process the kernel
+    starts), summed over the process tree and sampled every ``interval_s`` seconds while a notebook
+    runs, with the peak kept per cell. A sum of RSS counts pages that two processes share twice,
+    so it errs high, never low; one process's maximum would miss what its children hold."""
+
+    def __init__(self, interval_s: float = 0.1):
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self.peak_cell = None                 # index of the cell running when the peak was seen
+        self.by_cell: dict[int, int] = {}     # cell index -> peak bytes while it ran
+        self.samples = 0
+        self._cell = None
+        self._stop = None
+
+    def cell_started(self, cell, cell_index, **_):  # nbclient's on_cell_execute hook
+        self._cell = cell_index
+
+    def _tree_bytes(self) -> int:
+        import psutil
+
+        total = 0
+        for child in psutil.Process().children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:  # ended between the listing and the reading
+                pass
+        return total
+
+    def _sample(self):
+        while not self._stop.wait(self.interval_s):
+            used, cell = self._tree_bytes(), self._cell
+            self.samples += 1
+            if cell is not None:
+                self.by_cell[cell] = max(self.by_cell.get(cell, 0), used)
+            if used > self.peak_bytes:
+                self.peak_bytes, self.peak_cell = used, cell
+
+    def __enter__(self):
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def run_copy(assignment: str, work_root: Path, profile: str = "full", timeout_s: int = CELL_TIMEOUT_S,
-             extra_cells=(), unset_env=()):
+             extra_cells=(), unset_env=(), memory: TreeMemory | None = None):
     """Execute a copy of source/<assignment> in ``work_root/<assignment>`` (replaced if there) with
     ``COURSE_PROFILE=profile``; ``extra_cells`` are appended first, ``unset_env`` variables removed.
+    With ``memory``, the kernel's process tree is sampled into it while the notebook runs.
 
     Returns (executed notebook, total seconds, folder); saving the notebook is the caller's choice.
     """
@@ -44,7 +96,12 @@ def run_copy(assignment: str, work_root: Path, profile: str = "full", timeout_s:
         client = NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
                                 resources={"metadata": {"path": str(work)}}, record_timing=True)
         start = time.perf_counter()
-        client.execute()
+        if memory is None:
+            client.execute()
+        else:
+            client.on_cell_execute = memory.cell_started
+            with memory:
+                client.execute()
         total = time.perf_counter() - start
     finally:
         if env_before is None:
