@@ -59,7 +59,7 @@ def test_bad_authoring_is_a_clear_error(text, message):
 
 
 def test_source_notebooks_are_built_from_authoring():
-    """Check that source/*/*.ipynb match authoring/*.py (run `make notebooks` after editing)."""
+    """Check that source/*/*.ipynb match authoring/*/ (run `make notebooks` after editing)."""
     stale = nb.build_all(check=True)
     assert not stale, f"stale source notebooks {stale}: run `make notebooks`"
 
@@ -97,12 +97,16 @@ def test_hidden_only_test_cell_placeholder_prints_nothing():
 def test_source_hidden_placeholders_print_nothing():
     import ast
 
-    for authoring_file in sorted(nb.AUTHORING_DIR.glob("*.py")):
-        for cell in nb.parse(authoring_file.read_text(encoding="utf-8")).cells:
+    import nbformat
+
+    folders = nb.assignment_folders()
+    assert [f.name for f in folders] == ["exercise1", "exercise2"]
+    for folder in folders:
+        for cell in nbformat.reads(nb.render(folder), as_version=4).cells:
             if cell.cell_type == "code" and "### BEGIN HIDDEN TESTS" in cell.source:
                 body = ast.parse(_released(cell.source)).body
                 assert not (body and isinstance(body[-1], ast.Expr)), \
-                    f"{authoring_file.name} {cell.id}: the release would print {ast.unparse(body[-1])[:60]}"
+                    f"{folder.name} {cell.id}: the release would print {ast.unparse(body[-1])[:60]}"
 
 
 @pytest.mark.parametrize("line", ["from onnx import helper as _oh", "Out = {}", "_ih = []",
@@ -197,7 +201,7 @@ def test_unknown_include_names_the_cell_and_the_known_blocks():
     ("# %% [define name=a]\n# include: b\n# %% [define name=b]\nx = 1\n# %% [code]\n# include: a\n",
      "cannot include another block"),
     ("# %% [define]\nx = 1\n", "needs name="),
-    ("# %% [code]\n# include: a\n", "blocks defined in this file: none"),
+    ("# %% [code]\n# include: a\n", "blocks this assignment defines: none"),
 ])
 def test_bad_blocks_are_clear_errors(text, message):
     with pytest.raises(nb.AuthoringError, match=message):
@@ -213,7 +217,7 @@ def _course_copy(tmp_path):
 def test_stale_notebooks_names_the_notebook_of_an_edited_authoring_file(tmp_path):
     root = _course_copy(tmp_path)
     assert nb.stale_notebooks(root) == []
-    edited = root / "authoring" / "exercise2.py"
+    edited = root / "authoring" / "exercise2" / "00_shared.py"
     edited.write_text(edited.read_text(encoding="utf-8").replace("rebinds (builtins", "rebinds (built-ins", 1),
                       encoding="utf-8")
     assert nb.stale_notebooks(root) == ["source/exercise2/exercise2.ipynb"]
@@ -225,7 +229,7 @@ def test_grade_refuses_a_stale_source_and_writes_nothing(tmp_path, capsys):
     from grader import __main__ as grade
 
     root = _course_copy(tmp_path)
-    edited = root / "authoring" / "exercise1.py"
+    edited = root / "authoring" / "exercise1" / "15_b8_study.py"
     edited.write_text(edited.read_text(encoding="utf-8") + "\n# %% [code]\nprint('new cell')\n", encoding="utf-8")
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
     assert grade.main(["--course-root", str(root)]) == 2
