@@ -99,3 +99,40 @@ _plt.close("all")
 import shutil as _shutil
 _shutil.rmtree(_scratch, ignore_errors=True)
 
+# %% [define name=trusted_types_with_torch]
+_type = (0).__class__.__class__
+_float, _int, _str, _list, _tuple, _dict = (0.0).__class__, (0).__class__, "".__class__, [].__class__, \
+    ().__class__, {}.__class__
+_mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags__", "__name__"))
+_object = _mro(_int)[-1]
+_C = _torch._C
+_TB, _VF = _C.TensorBase, _C._VariableFunctions
+
+# %% [define name=timed_generate_call_checks]
+assert _list.__len__(_fake.calls) >= 2, "do one untimed warm-up generate before the timed one"
+_last = _fake.calls[-1]
+assert _last["inference"] is True and _last["grad"] is False, "the timed generate must run inside torch.inference_mode()"
+_sample = _last.get("do_sample")
+assert (_sample is False or _sample is None) and _num(_last.get("num_beams", 1), "num_beams") == 1, \
+    "use greedy decoding"
+assert _num(_last.get("min_new_tokens", 0), "min_new_tokens") == 5 and \
+    _num(_last.get("max_new_tokens", 0), "max_new_tokens") == 5, \
+    "pass max_new_tokens and min_new_tokens = max_new_tokens to generate"
+assert _last.get("use_cache") is False, "use_cache must be passed to generate"
+assert _num(_last.get("repetition_penalty", 0), "repetition_penalty") == 1.0, \
+    "extra keyword arguments must be passed through to generate"
+
+# %% [define name=dict_field_start]
+def _field(result, key):
+    """result[key] as a real number, read through dict itself."""
+    _is_dict = False
+    for _c in _mro(_type(result)):
+        _is_dict = _is_dict or _c is _dict
+
+# %% [define name=column_of_numbers]
+def _column(frame, key):
+    assert key in frame.columns, f"missing column {key!r}"
+    _values = frame[key].tolist()
+    assert _type(_values) is _list
+    return [_num(_v, key) for _v in _values]
+

@@ -197,13 +197,7 @@ import torch as _torch
 from transformers import AutoTokenizer as _AutoTokenizer
 import helpers as _helpers
 
-_type = (0).__class__.__class__
-_float, _int, _str, _list, _tuple, _dict = (0.0).__class__, (0).__class__, "".__class__, [].__class__, \
-    ().__class__, {}.__class__
-_mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags__", "__name__"))
-_object = _mro(_int)[-1]
-_C = _torch._C
-_TB, _VF = _C.TensorBase, _C._VariableFunctions
+# include: trusted_types_with_torch
 
 
 # include: fresh_module
@@ -215,11 +209,7 @@ _TB, _VF = _C.TensorBase, _C._VariableFunctions
 # include: simulated_gpu
 
 
-def _field(result, key):
-    """result[key] as a real number, read through dict itself."""
-    _is_dict = False
-    for _c in _mro(_type(result)):
-        _is_dict = _is_dict or _c is _dict
+# include: dict_field_start
     assert _is_dict, f"time_prefill_decode must return a dict, got {_name(_type(result))}"
     assert _dict.__contains__(result, key), f"the result must have the key {key!r}"
     return _num(_dict.__getitem__(result, key), key)
@@ -398,18 +388,7 @@ _n_prompt = _list.__len__(_tok(_prompt).input_ids)
 _steps = (0.02, 0.15, 0.04, 0.02)
 _fake = _StreamingLM(prefill_s=0.08, steps_s=_steps, cold_s=0.25, tail_s=0.05)
 _r, _began, _ended = _timed(_fake, _tok, _prompt, 5, use_cache=False, repetition_penalty=1.0)
-assert _list.__len__(_fake.calls) >= 2, "do one untimed warm-up generate before the timed one"
-_last = _fake.calls[-1]
-assert _last["inference"] is True and _last["grad"] is False, "the timed generate must run inside torch.inference_mode()"
-_sample = _last.get("do_sample")
-assert (_sample is False or _sample is None) and _num(_last.get("num_beams", 1), "num_beams") == 1, \
-    "use greedy decoding"
-assert _num(_last.get("min_new_tokens", 0), "min_new_tokens") == 5 and \
-    _num(_last.get("max_new_tokens", 0), "max_new_tokens") == 5, \
-    "pass max_new_tokens and min_new_tokens = max_new_tokens to generate"
-assert _last.get("use_cache") is False, "use_cache must be passed to generate"
-assert _num(_last.get("repetition_penalty", 0), "repetition_penalty") == 1.0, \
-    "extra keyword arguments must be passed through to generate"
+# include: timed_generate_call_checks
 assert _last["shape"][0] == 1, "one prompt: a batch of one sequence"
 _check_split(_fake, _r, _began, _ended, 5, _n_prompt)
 # warmup=False: the timed call is the only call; another prompt and length.
@@ -457,11 +436,7 @@ _mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags
 # include: is_png
 
 
-def _column(frame, key):
-    assert key in frame.columns, f"missing column {key!r}"
-    _values = frame[key].tolist()
-    assert _type(_values) is _list
-    return [_num(_v, key) for _v in _values]
+# include: column_of_numbers
 
 
 def _near(values, expected):

@@ -122,11 +122,7 @@ _mro, _flags, _name = (_type.__dict__[_k].__get__ for _k in ("__mro__", "__flags
 # include: true_text
 
 
-def _column(frame, key):
-    assert key in frame.columns, f"missing column {key!r}"
-    _values = frame[key].tolist()
-    assert _type(_values) is _list
-    return [_num(_v, key) for _v in _values]
+# include: column_of_numbers
 
 
 def _number_or_none(value):
