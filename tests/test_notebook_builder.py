@@ -236,3 +236,65 @@ def test_grade_refuses_a_stale_source_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "source/exercise1/exercise1.ipynb" in err and "make notebooks" in err, err
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before, "nothing may be written"
+
+
+# --------------------------------------------------------------------------
+# An assignment is a folder of part files, authoring/<assignment>/NN_<part>.py, read in order
+# --------------------------------------------------------------------------
+
+def _assignment(tmp_path, files: dict):
+    folder = tmp_path / "authoring" / "ex"
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+PARTS = {
+    "00_shared.py": "# %% [define name=prelude]\n_type = (0).__class__.__class__\n\n",
+    "01_intro.py": "# %% [markdown]\n# # Title\n\n# %% [code]\nx = 1\n\n",
+    "02_a.py": '# %% [tests id=test_a_hidden points=1]\n"""Check a."""\n### BEGIN HIDDEN TESTS\n'
+               "# include: prelude\nassert x == 1\n### END HIDDEN TESTS\n\n",
+    "10_b.py": "# %% [code]\nprint('last')\n",
+}
+
+
+def test_part_files_are_read_in_the_order_of_their_number_as_one_text(tmp_path):
+    import nbformat
+
+    folder = _assignment(tmp_path, {**PARTS, "9_b.py": "# %% [code]\nprint('ninth')\n"})
+    cells = nbformat.reads(nb.render(folder), as_version=4).cells
+    assert [c.source for c in cells] == ["# Title", "x = 1", "# Check a.\n### BEGIN HIDDEN TESTS\n"
+                                         "_type = (0).__class__.__class__\nassert x == 1\n### END HIDDEN TESTS",
+                                         "print('ninth')", "print('last')"], "9_b.py comes before 10_b.py"
+    one_text = "".join(PARTS[name] for name in sorted(PARTS))
+    assert nb.render(_assignment(tmp_path / "copy", PARTS)) == nbformat.writes(nb.parse(one_text)) + "\n"
+
+
+@pytest.mark.parametrize("name, text, where, message", [
+    ("02_a.py", PARTS["02_a.py"].replace("# include: prelude", "# include: prelud"), "02_a.py:4:", "unknown block"),
+    ("10_b.py", "# %% [define name=prelude]\ny = 2\n", "10_b.py:1:", "first at authoring/ex/00_shared.py:1"),
+    ("10_b.py", "print('would join the cell before')\n# %% [code]\nx = 2\n", "10_b.py:1:", "before the first"),
+    ("01_intro.py", PARTS["01_intro.py"] + "# %% [readonly id=test_a_hidden]\ny = 2\n", "02_a.py:1:",
+     "duplicate cell id 'test_a_hidden' (first at authoring/ex/01_intro.py:7)"),
+    ("10_b.py", "# %% [define name=unused]\ny = 2\n# %% [code]\nz = 3\n", "10_b.py:1:", "included by no cell"),
+])
+def test_an_error_names_the_part_file_and_line(tmp_path, monkeypatch, name, text, where, message):
+    monkeypatch.setattr(nb, "REPO_ROOT", tmp_path)
+    folder = _assignment(tmp_path, {**PARTS, name: text})
+    with pytest.raises(nb.AuthoringError) as caught:
+        nb.render(folder)
+    assert f"authoring/ex/{where}" in str(caught.value) and message in str(caught.value), str(caught.value)
+
+
+def test_a_file_whose_name_gives_no_place_is_an_error(tmp_path):
+    folder = _assignment(tmp_path, {**PARTS, "b8_study.py": "# %% [code]\nprint('where?')\n"})
+    with pytest.raises(nb.AuthoringError, match="b8_study.py: a part file is named <place>_<part>.py"):
+        nb.render(folder)
+
+
+def test_a_leftover_one_file_authoring_is_named_not_ignored(tmp_path):
+    root = _course_copy(tmp_path)
+    (root / "authoring" / "exercise1.py").write_text("# %% [code]\nprint('an edit to the old file')\n")
+    stale = nb.stale_notebooks(root)
+    assert len(stale) == 1 and "exercise1.py: an assignment is a folder of part files" in stale[0], stale
