@@ -17,6 +17,6 @@ test: setup
 bench: setup
 	.venv/bin/python -m benchmarks
 
-# Rebuild source/*/*.ipynb from authoring/*.py.
+# Rebuild source/*/*.ipynb from authoring/*/ (each exercise's part files, in order).
 notebooks: setup
 	.venv/bin/python -m tools.notebook_builder

@@ -59,7 +59,7 @@ def test_bad_authoring_is_a_clear_error(text, message):
 
 
 def test_source_notebooks_are_built_from_authoring():
-    """Check that source/*/*.ipynb match authoring/*.py (run `make notebooks` after editing)."""
+    """Check that source/*/*.ipynb match authoring/*/ (run `make notebooks` after editing)."""
     stale = nb.build_all(check=True)
     assert not stale, f"stale source notebooks {stale}: run `make notebooks`"
 
@@ -97,12 +97,16 @@ def test_hidden_only_test_cell_placeholder_prints_nothing():
 def test_source_hidden_placeholders_print_nothing():
     import ast
 
-    for authoring_file in sorted(nb.AUTHORING_DIR.glob("*.py")):
-        for cell in nb.parse(authoring_file.read_text(encoding="utf-8")).cells:
+    import nbformat
+
+    folders = nb.assignment_folders()
+    assert [f.name for f in folders] == ["exercise1", "exercise2"]
+    for folder in folders:
+        for cell in nbformat.reads(nb.render(folder), as_version=4).cells:
             if cell.cell_type == "code" and "### BEGIN HIDDEN TESTS" in cell.source:
                 body = ast.parse(_released(cell.source)).body
                 assert not (body and isinstance(body[-1], ast.Expr)), \
-                    f"{authoring_file.name} {cell.id}: the release would print {ast.unparse(body[-1])[:60]}"
+                    f"{folder.name} {cell.id}: the release would print {ast.unparse(body[-1])[:60]}"
 
 
 @pytest.mark.parametrize("line", ["from onnx import helper as _oh", "Out = {}", "_ih = []",
@@ -197,7 +201,7 @@ def test_unknown_include_names_the_cell_and_the_known_blocks():
     ("# %% [define name=a]\n# include: b\n# %% [define name=b]\nx = 1\n# %% [code]\n# include: a\n",
      "cannot include another block"),
     ("# %% [define]\nx = 1\n", "needs name="),
-    ("# %% [code]\n# include: a\n", "blocks defined in this file: none"),
+    ("# %% [code]\n# include: a\n", "blocks this assignment defines: none"),
 ])
 def test_bad_blocks_are_clear_errors(text, message):
     with pytest.raises(nb.AuthoringError, match=message):
@@ -213,7 +217,7 @@ def _course_copy(tmp_path):
 def test_stale_notebooks_names_the_notebook_of_an_edited_authoring_file(tmp_path):
     root = _course_copy(tmp_path)
     assert nb.stale_notebooks(root) == []
-    edited = root / "authoring" / "exercise2.py"
+    edited = root / "authoring" / "exercise2" / "00_shared.py"
     edited.write_text(edited.read_text(encoding="utf-8").replace("rebinds (builtins", "rebinds (built-ins", 1),
                       encoding="utf-8")
     assert nb.stale_notebooks(root) == ["source/exercise2/exercise2.ipynb"]
@@ -225,10 +229,72 @@ def test_grade_refuses_a_stale_source_and_writes_nothing(tmp_path, capsys):
     from grader import __main__ as grade
 
     root = _course_copy(tmp_path)
-    edited = root / "authoring" / "exercise1.py"
+    edited = root / "authoring" / "exercise1" / "15_b8_study.py"
     edited.write_text(edited.read_text(encoding="utf-8") + "\n# %% [code]\nprint('new cell')\n", encoding="utf-8")
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
     assert grade.main(["--course-root", str(root)]) == 2
     err = capsys.readouterr().err
     assert "source/exercise1/exercise1.ipynb" in err and "make notebooks" in err, err
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before, "nothing may be written"
+
+
+# --------------------------------------------------------------------------
+# An assignment is a folder of part files, authoring/<assignment>/NN_<part>.py, read in order
+# --------------------------------------------------------------------------
+
+def _assignment(tmp_path, files: dict):
+    folder = tmp_path / "authoring" / "ex"
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+PARTS = {
+    "00_shared.py": "# %% [define name=prelude]\n_type = (0).__class__.__class__\n\n",
+    "01_intro.py": "# %% [markdown]\n# # Title\n\n# %% [code]\nx = 1\n\n",
+    "02_a.py": '# %% [tests id=test_a_hidden points=1]\n"""Check a."""\n### BEGIN HIDDEN TESTS\n'
+               "# include: prelude\nassert x == 1\n### END HIDDEN TESTS\n\n",
+    "10_b.py": "# %% [code]\nprint('last')\n",
+}
+
+
+def test_part_files_are_read_in_the_order_of_their_number_as_one_text(tmp_path):
+    import nbformat
+
+    folder = _assignment(tmp_path, {**PARTS, "9_b.py": "# %% [code]\nprint('ninth')\n"})
+    cells = nbformat.reads(nb.render(folder), as_version=4).cells
+    assert [c.source for c in cells] == ["# Title", "x = 1", "# Check a.\n### BEGIN HIDDEN TESTS\n"
+                                         "_type = (0).__class__.__class__\nassert x == 1\n### END HIDDEN TESTS",
+                                         "print('ninth')", "print('last')"], "9_b.py comes before 10_b.py"
+    one_text = "".join(PARTS[name] for name in sorted(PARTS))
+    assert nb.render(_assignment(tmp_path / "copy", PARTS)) == nbformat.writes(nb.parse(one_text)) + "\n"
+
+
+@pytest.mark.parametrize("name, text, where, message", [
+    ("02_a.py", PARTS["02_a.py"].replace("# include: prelude", "# include: prelud"), "02_a.py:4:", "unknown block"),
+    ("10_b.py", "# %% [define name=prelude]\ny = 2\n", "10_b.py:1:", "first at authoring/ex/00_shared.py:1"),
+    ("10_b.py", "print('would join the cell before')\n# %% [code]\nx = 2\n", "10_b.py:1:", "before the first"),
+    ("01_intro.py", PARTS["01_intro.py"] + "# %% [readonly id=test_a_hidden]\ny = 2\n", "02_a.py:1:",
+     "duplicate cell id 'test_a_hidden' (first at authoring/ex/01_intro.py:7)"),
+    ("10_b.py", "# %% [define name=unused]\ny = 2\n# %% [code]\nz = 3\n", "10_b.py:1:", "included by no cell"),
+])
+def test_an_error_names_the_part_file_and_line(tmp_path, monkeypatch, name, text, where, message):
+    monkeypatch.setattr(nb, "REPO_ROOT", tmp_path)
+    folder = _assignment(tmp_path, {**PARTS, name: text})
+    with pytest.raises(nb.AuthoringError) as caught:
+        nb.render(folder)
+    assert f"authoring/ex/{where}" in str(caught.value) and message in str(caught.value), str(caught.value)
+
+
+def test_a_file_whose_name_gives_no_place_is_an_error(tmp_path):
+    folder = _assignment(tmp_path, {**PARTS, "b8_study.py": "# %% [code]\nprint('where?')\n"})
+    with pytest.raises(nb.AuthoringError, match="b8_study.py: a part file is named <place>_<part>.py"):
+        nb.render(folder)
+
+
+def test_a_leftover_one_file_authoring_is_named_not_ignored(tmp_path):
+    root = _course_copy(tmp_path)
+    (root / "authoring" / "exercise1.py").write_text("# %% [code]\nprint('an edit to the old file')\n")
+    stale = nb.stale_notebooks(root)
+    assert len(stale) == 1 and "exercise1.py: an assignment is a folder of part files" in stale[0], stale

@@ -1,9 +1,16 @@
 """Build nbgrader source notebooks from plain-text authoring files.
 
-Notebooks are authored in ``authoring/<assignment>.py`` (reviewable diffs, no
-JSON) and built into ``source/<assignment>/<assignment>.ipynb``. The authoring
+Notebooks are authored in ``authoring/<assignment>/`` (reviewable diffs, no JSON), one file per
+part of the notebook, and built into ``source/<assignment>/<assignment>.ipynb``. The authoring
 files live outside ``source/`` on purpose: nbgrader copies every extra file of
 ``source/<assignment>/`` into the student release, solutions included.
+
+Part files: ``authoring/<assignment>/NN_<part>.py``, e.g. ``00_shared.py`` (the define blocks
+several parts include), ``01_intro_setup.py``, ``02_a1_resolve_dtype.py``. The builder reads them
+in the order of NN (then name) as one text, so a part file is a cut of the notebook's text: each
+starts with a cell marker, and a cell never runs on into the next file. A ``.py`` file named
+otherwise in the folder is an error, and so is an ``authoring/<name>.py`` file (the old one-file
+form, which nothing would build). Errors name the part file and its line.
 
 Cell markers, one per cell, each on its own line::
 
@@ -17,11 +24,12 @@ A tests cell starts with a one-line docstring ("Check that ..."). In a cell whos
 hidden, the built notebook has that line as a comment instead, so that the release's
 placeholder prints nothing when it runs.
 
-Shared blocks: code that several cells of one file carry word for word (the "trusted tools"
-prelude of hidden tests, a test double's method) is written once, in a block, and pulled into
-each cell that needs it by an include line::
+Shared blocks: code that several cells of one assignment carry word for word (the "trusted
+tools" prelude of hidden tests, a test double's method) is written once, in a block, and pulled
+into each cell that needs it by an include line::
 
-    # %% [define name=trusted_prelude]   a named block, not a cell; by convention at the top
+    # %% [define name=trusted_prelude]   a named block, not a cell; in 00_shared.py, or in the
+                                         part file of the one part that uses it
     import torch as _torch
     ...
     # %% [tests id=check_x points=2]
@@ -32,10 +40,11 @@ each cell that needs it by an include line::
 An include line is ``# include: <name>`` alone on its line, in a code cell of any kind (not in
 a define block). Indented, it indents every non-blank line of the block as much (a method
 inside a class). The built notebook holds a full copy in each including cell: a hidden test
-must not lean on an object the student's code could have replaced. A name no block of the file
-defines, a block defined twice, and a block no cell includes are build errors.
+must not lean on an object the student's code could have replaced. Block names belong to the
+assignment (all its part files); a name no block defines, a block defined twice, and a block no
+cell includes are build errors.
 
-Usage: ``python -m tools.notebook_builder`` (all) or ``--check`` (fail if stale).
+Usage: ``python -m tools.notebook_builder`` (all assignments) or ``--check`` (fail if stale).
 """
 from __future__ import annotations
 
@@ -126,24 +135,26 @@ def _quiet_hidden_placeholder(source: str, where: str) -> str:
     return "\n".join(comment + lines[last.end_lineno:])
 
 
-def _sections(text: str, name: str) -> list[tuple[str, dict, str, int, list[str]]]:
-    """The file cut at its markers: (kind, attrs, where, first body line number, body lines)."""
-    sections, head = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        match = _MARKER.match(line)
-        if match:
-            where = f"{name}:{number}"
-            kind = match["kind"]
-            if kind not in _KINDS and kind != _DEFINE:
-                raise AuthoringError(f"{where}: unknown cell kind {kind!r}; accepted: "
-                                     f"{', '.join(sorted(_KINDS))} (and {_DEFINE} name=... for a shared block)")
-            sections.append((kind, _parse_attrs(match["attrs"], where), where, number + 1, []))
-        elif sections:
-            sections[-1][4].append(line)
-        else:
-            head.append(line)
-    if any(line.strip() for line in head):
-        raise AuthoringError(f"{name}: text before the first '# %% [...]' marker")
+def _sections(parts: list[tuple[str, str]]) -> list[tuple[str, dict, str, str, int, list[str]]]:
+    """The part files, in order, cut at their markers: (kind, attrs, where, file, first body line
+    number, body lines). A section never runs on into the next file: each file starts with a marker."""
+    sections = []
+    for file, text in parts:
+        in_file = False
+        for number, line in enumerate(text.splitlines(), start=1):
+            match = _MARKER.match(line)
+            if match:
+                where = f"{file}:{number}"
+                kind = match["kind"]
+                if kind not in _KINDS and kind != _DEFINE:
+                    raise AuthoringError(f"{where}: unknown cell kind {kind!r}; accepted: "
+                                         f"{', '.join(sorted(_KINDS))} (and {_DEFINE} name=... for a shared block)")
+                sections.append((kind, _parse_attrs(match["attrs"], where), where, file, number + 1, []))
+                in_file = True
+            elif in_file:
+                sections[-1][5].append(line)
+            elif line.strip():
+                raise AuthoringError(f"{file}:{number}: text before the first '# %% [...]' marker of the file")
     return sections
 
 
@@ -156,25 +167,25 @@ def _trimmed(lines: list[str]) -> list[str]:
     return lines
 
 
-def _blocks(sections, name: str) -> dict[str, list[str]]:
-    """The file's ``define`` blocks by name."""
-    blocks = {}
-    for kind, attrs, where, first, body in sections:
+def _blocks(sections) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The assignment's ``define`` blocks by name (from all its part files), and where each is defined."""
+    blocks, defined_at = {}, {}
+    for kind, attrs, where, file, first, body in sections:
         if kind != _DEFINE:
             continue
         block = attrs.get("name")
         if set(attrs) != {"name"} or not _NAME.fullmatch(block):
             raise AuthoringError(f"{where}: a define block needs name=<letters, digits, _ or -> and nothing else")
         if block in blocks:
-            raise AuthoringError(f"{where}: block {block!r} is defined twice in {name}")
+            raise AuthoringError(f"{where}: block {block!r} is defined twice (first at {defined_at[block]})")
         for offset, line in enumerate(body):
             if _INCLUDE.match(line):
-                raise AuthoringError(f"{name}:{first + offset}: a define block cannot include another block")
-        blocks[block] = _trimmed(body)
-    return blocks
+                raise AuthoringError(f"{file}:{first + offset}: a define block cannot include another block")
+        blocks[block], defined_at[block] = _trimmed(body), where
+    return blocks, defined_at
 
 
-def _expand(body: list[str], first: int, name: str, cell: str, blocks: dict, used: set) -> list[str]:
+def _expand(body: list[str], first: int, file: str, cell: str, blocks: dict, used: set) -> list[str]:
     """A cell's lines with each ``# include: <name>`` line replaced by that block, indented alike."""
     lines = []
     for offset, line in enumerate(body):
@@ -185,8 +196,8 @@ def _expand(body: list[str], first: int, name: str, cell: str, blocks: dict, use
         block = match["name"]
         if block not in blocks:
             known = ", ".join(sorted(blocks)) or "none (add a '# %% [define name=...]' block)"
-            raise AuthoringError(f"{name}:{first + offset}: {cell} includes unknown block {block!r}; "
-                                 f"blocks defined in this file: {known}")
+            raise AuthoringError(f"{file}:{first + offset}: {cell} includes unknown block {block!r}; "
+                                 f"blocks this assignment defines: {known}")
         used.add(block)
         indent = match["indent"]
         lines.extend(indent + text if text.strip() else text for text in blocks[block])
@@ -224,16 +235,21 @@ def _refuse_ipython_names(source: str, where: str) -> None:
 
 
 def parse(text: str, name: str = "<authoring>") -> nbformat.NotebookNode:
-    """Turn an authoring file's text into a notebook."""
-    sections = _sections(text, name)
-    blocks, used, cells = _blocks(sections, name), set(), []
-    for kind, attrs, where, first, body in sections:
+    """Turn one authoring text into a notebook (``name`` is the file errors name)."""
+    return parse_parts([(name, text)])
+
+
+def parse_parts(parts: list[tuple[str, str]]) -> nbformat.NotebookNode:
+    """Turn an assignment's part files, ``(name, text)`` in notebook order, into one notebook."""
+    sections = _sections(parts)
+    (blocks, defined_at), used, cells, cell_at = _blocks(sections), set(), [], []
+    for kind, attrs, where, file, first, body in sections:
         if kind == _DEFINE:
             continue
         meta = _nbgrader_meta(kind, attrs, where)
         if kind != "markdown":
             cell_name = f"{kind} cell {attrs['id']!r}" if "id" in attrs else f"the {kind} cell at {where}"
-            body = _expand(body, first, name, cell_name, blocks, used)
+            body = _expand(body, first, file, cell_name, blocks, used)
         lines = _trimmed(body)
         if kind == "markdown":
             bad = [l for l in lines if l and not (l == "#" or l.startswith("# "))]
@@ -252,14 +268,19 @@ def parse(text: str, name: str = "<authoring>") -> nbformat.NotebookNode:
             cell.metadata["nbgrader"] = meta
             cell.id = meta["grade_id"]
         cells.append(cell)
-    unused = sorted(set(blocks) - used)
+        cell_at.append(where)
+    unused = [block for block in blocks if block not in used]
     if unused:
-        raise AuthoringError(f"{name}: block(s) {unused} defined but included by no cell")
+        raise AuthoringError("; ".join(f"{defined_at[block]}: block {block!r} is defined but included by no cell"
+                                       for block in unused))
 
-    ids = [c.metadata["nbgrader"]["grade_id"] for c in cells if "nbgrader" in c.metadata]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise AuthoringError(f"{name}: duplicate cell ids {duplicates}")
+    first_at = {}
+    for cell, where in zip(cells, cell_at):
+        if "nbgrader" in cell.metadata:
+            grade_id = cell.metadata["nbgrader"]["grade_id"]
+            if grade_id in first_at:
+                raise AuthoringError(f"{where}: duplicate cell id {grade_id!r} (first at {first_at[grade_id]})")
+            first_at[grade_id] = where
     # Ordinary cells get stable ids too, so rebuilding gives byte-identical files.
     for index, cell in enumerate(cells):
         if "nbgrader" not in cell.metadata:
@@ -271,22 +292,67 @@ def parse(text: str, name: str = "<authoring>") -> nbformat.NotebookNode:
     return notebook
 
 
-def target_for(authoring_file: Path, source_dir: Path = SOURCE_DIR) -> Path:
-    assignment = authoring_file.stem
+_PART_FILE = re.compile(r"(?P<place>\d+)_[A-Za-z0-9_\-]+\.py")
+
+
+def _shown(path: Path) -> str:
+    """A path as errors name it: relative to the repository where it lies inside it."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def part_files(folder: Path) -> list[Path]:
+    """An assignment's part files, ``<folder>/NN_<part>.py``, in notebook order (by NN, then name)."""
+    folder = Path(folder)
+    files = sorted(folder.glob("*.py"))
+    for path in files:
+        if not _PART_FILE.fullmatch(path.name):
+            raise AuthoringError(f"{_shown(path)}: a part file is named <place>_<part>.py, its place in the "
+                                 "notebook first (digits, e.g. 07_a6_prefill_decode.py), so that the order "
+                                 "the builder reads the files in is the notebook's")
+    if not files:
+        raise AuthoringError(f"{_shown(folder)}: an assignment folder with no part files (NN_<part>.py)")
+    return sorted(files, key=lambda path: (int(_PART_FILE.fullmatch(path.name)["place"]), path.name))
+
+
+def assignment_folders(authoring_dir: Path = AUTHORING_DIR) -> list[Path]:
+    """The assignments of ``authoring_dir``: one folder each, ``authoring/<assignment>/``."""
+    return sorted(p for p in Path(authoring_dir).iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def _loose_files(authoring_dir: Path) -> list[str]:
+    """Errors for ``authoring/<name>.py`` files, the old one-file form, which nothing would build."""
+    return [f"{_shown(path)}: an assignment is a folder of part files, authoring/<assignment>/NN_<part>.py; "
+            f"move this file's cells into {_shown(path.with_suffix(''))}/" for path in sorted(Path(authoring_dir).glob("*.py"))]
+
+
+def target_for(authoring: Path, source_dir: Path = SOURCE_DIR) -> Path:
+    """``source/<assignment>/<assignment>.ipynb`` for an assignment folder (or a one-file fixture)."""
+    assignment = Path(authoring).stem
     return source_dir / assignment / f"{assignment}.ipynb"
 
 
-def render(authoring_file: Path) -> str:
-    notebook = parse(authoring_file.read_text(encoding="utf-8"), name=str(authoring_file))
+def render(authoring: Path) -> str:
+    """The notebook file's text built from an assignment folder, its part files read in order as one
+    text; or from one file (the test fixtures are single files)."""
+    authoring = Path(authoring)
+    paths = part_files(authoring) if authoring.is_dir() else [authoring]
+    notebook = parse_parts([(_shown(path), path.read_text(encoding="utf-8")) for path in paths])
     return nbformat.writes(notebook) + "\n"
 
 
 def build_all(check: bool = False) -> list[Path]:
-    """Build every authoring file; with ``check``, return the stale targets instead."""
+    """Build every assignment folder of authoring/; with ``check``, return the stale targets instead."""
+    loose = _loose_files(AUTHORING_DIR)
+    if loose:
+        raise AuthoringError("; ".join(loose))
     stale = []
-    for authoring_file in sorted(AUTHORING_DIR.glob("*.py")):
-        target = target_for(authoring_file)
-        text = render(authoring_file)
+    for folder in assignment_folders():
+        target = target_for(folder)
+        text = render(folder)
         current = target.read_text(encoding="utf-8") if target.exists() else None
         if current != text:
             stale.append(target)
@@ -305,18 +371,21 @@ def source_assignments(course_root: Path) -> list[str]:
 def stale_notebooks(root: Path) -> list[str]:
     """The notebooks of ``root/source/`` that ``root/authoring/`` would build differently.
 
-    Paths relative to ``root`` (``source/<a>/<a>.ipynb``), with the reason where the authoring
-    file does not build at all; empty when source/ is up to date or there is no authoring/.
+    Paths relative to ``root`` (``source/<a>/<a>.ipynb``), with the reason where an assignment's
+    part files do not build at all (and an entry for each ``authoring/<name>.py`` file, which
+    nothing builds); empty when source/ is up to date or there is no authoring/.
     """
     root = Path(root)
-    stale = []
-    for authoring_file in sorted((root / "authoring").glob("*.py")):
-        target = target_for(authoring_file, root / "source")
+    if not (root / "authoring").is_dir():
+        return []
+    stale = _loose_files(root / "authoring")
+    for folder in assignment_folders(root / "authoring"):
+        target = target_for(folder, root / "source")
         shown = target.relative_to(root).as_posix()
         try:
-            text = render(authoring_file)
+            text = render(folder)
         except AuthoringError as error:
-            stale.append(f"{shown} (authoring/{authoring_file.name} does not build: {error})")
+            stale.append(f"{shown} (authoring/{folder.name}/ does not build: {error})")
             continue
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             stale.append(shown)
@@ -327,7 +396,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a source notebook is out of date")
     args = parser.parse_args(argv)
-    stale = build_all(check=args.check)
+    try:
+        stale = build_all(check=args.check)
+    except AuthoringError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     for path in stale:
         print(("stale: " if args.check else "built: ") + str(path.relative_to(REPO_ROOT)))
     if args.check and stale:
