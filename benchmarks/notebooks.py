@@ -66,7 +66,8 @@ def main(assignments=None) -> list[dict]:
             rows.append(row("full run", f"{assignment}: whole notebook, full profile", total, "s",
                             "one nbclient run of the solution on the embedded model, no cached export"))
             rows.append(row("full run", f"{assignment}: peak resident memory", memory.peak_bytes / 1e9, "GB",
-                            f"sum of RSS over the kernel's process tree, {memory.samples} samples 0.1 s apart"))
+                            f"sum of RSS over the kernel's process tree, {memory.samples} samples 0.1 s apart; "
+                            f"at the peak, cell {memory.peak_cell} had last printed: {memory.peak_after!r}"))
             for index, first_line, gigabytes in peak_cells(notebook, memory):
                 rows.append(row("full run", f"{assignment} cell {index}: {first_line}", gigabytes, "GB",
                                 "peak of the tree while this cell ran"))

@@ -31,11 +31,21 @@ class TreeMemory:
         self.peak_cell = None                 # index of the cell running when the peak was seen
         self.by_cell: dict[int, int] = {}     # cell index -> peak bytes while it ran
         self.samples = 0
+        self.peak_after = ""                  # the last line the notebook printed before the peak
         self._cell = None
+        self._printed = ""
         self._stop = None
 
     def cell_started(self, cell, cell_index, **_):  # nbclient's on_cell_execute hook
         self._cell = cell_index
+        self._printed = ""
+
+    def printed(self, msg: dict):
+        """A kernel message with output: its last non-empty line marks where the cell has got to."""
+        text = msg.get("content", {}).get("text", "")
+        lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+        if lines:
+            self._printed = lines[-1][:100]
 
     def _tree_bytes(self) -> int:
         import psutil
@@ -55,7 +65,7 @@ class TreeMemory:
             if cell is not None:
                 self.by_cell[cell] = max(self.by_cell.get(cell, 0), used)
             if used > self.peak_bytes:
-                self.peak_bytes, self.peak_cell = used, cell
+                self.peak_bytes, self.peak_cell, self.peak_after = used, cell, self._printed
 
     def __enter__(self):
         import threading
@@ -100,6 +110,13 @@ def run_copy(assignment: str, work_root: Path, profile: str = "full", timeout_s:
             client.execute()
         else:
             client.on_cell_execute = memory.cell_started
+            output = client.output
+
+            def output_seen(outs, msg, display_id, cell_index):
+                memory.printed(msg)
+                return output(outs, msg, display_id, cell_index)
+
+            client.output = output_seen
             with memory:
                 client.execute()
         total = time.perf_counter() - start
