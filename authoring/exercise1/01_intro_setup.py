@@ -25,6 +25,7 @@
 # %% [readonly id=setup]
 import atexit
 import contextlib
+import gc
 import math
 import os
 import shutil
