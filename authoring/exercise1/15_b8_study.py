@@ -287,6 +287,7 @@ def run_quantization_exercise(model, tokenizer, model_id, device=DEVICE, profile
             "onnxruntime int4 weight-only", "cpu", hq.dir_size_mb(w4_dir / hq.ONNX_FILE))
         lap("weight-only int4")
     print(f"\ntiming {len(arms)} variants, taking turns ({profile.repeats} rounds), then their perplexity:")
+    mdl = info = None  # from here only the arms hold the variants, so that measure_all can drop each one
     rows = measure_all()
     lap("timing and perplexity")
 
